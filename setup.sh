@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up gpu-fmnist on Debian or Ubuntu, then builds it. Safe to run again: it installs only
+# what is missing and never prompts.
+#   - mesa-vulkan-drivers, libvulkan1: lavapipe, the software Vulkan driver (tests, CI, and
+#     `--device vulkan` on machines without a GPU);
+#   - dataset-fashion-mnist: the data set, in /usr/share/datasets/fashion-mnist;
+#   - gcc, libc6-dev: the linker Rust needs;
+#   - Rust itself through rustup, when no `cargo` is on the PATH.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist gcc libc6-dev)
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    packages+=(curl ca-certificates)
+fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    if [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+        echo "setup: installing Rust with rustup"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+    fi
+    export PATH="$HOME/.cargo/bin:$PATH"
+    echo "setup: Rust is in ~/.cargo/bin; run \`. ~/.cargo/env\` to have cargo in this shell"
+fi
+
+cargo build --release --quiet
+echo "setup: done; the binary is target/release/gpu-fmnist"

@@ -1,0 +1,230 @@
+//! Finding an adapter and opening a device: kept apart from the work so that tests and tools
+//! can open one device and hand it to everything that needs it.
+
+use std::sync::{Arc, Mutex};
+
+/// Which executor runs the model: a wgpu backend, the CPU reference, or a choice made for you.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// A hardware GPU if there is one (honouring `WGPU_BACKEND`), otherwise the CPU reference.
+    Auto,
+    /// The CPU reference path (ndarray); needs no adapter.
+    Cpu,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl DeviceKind {
+    fn backends(self) -> wgpu::Backends {
+        match self {
+            DeviceKind::Vulkan => wgpu::Backends::VULKAN,
+            DeviceKind::Metal => wgpu::Backends::METAL,
+            DeviceKind::Dx12 => wgpu::Backends::DX12,
+            DeviceKind::Gl => wgpu::Backends::GL,
+            DeviceKind::Auto | DeviceKind::Cpu => wgpu::Backends::all().with_env(),
+        }
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            DeviceKind::Vulkan => "install a Vulkan driver and loader (on Debian: `sudo apt-get install mesa-vulkan-drivers libvulkan1`, or run ./setup.sh)",
+            DeviceKind::Metal => "Metal exists on macOS and iOS only",
+            DeviceKind::Dx12 => "DirectX 12 exists on Windows 10 and later only",
+            DeviceKind::Gl => "install an OpenGL ES / EGL driver (on Debian: `sudo apt-get install libegl1 libgles2 libgl1-mesa-dri`)",
+            DeviceKind::Auto | DeviceKind::Cpu => "install a GPU driver, or use --device cpu",
+        }
+    }
+}
+
+/// One adapter as `gpu-fmnist devices` shows it.
+#[derive(Debug, Clone)]
+pub struct AdapterReport {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+impl AdapterReport {
+    fn of(adapter: &wgpu::Adapter) -> Self {
+        AdapterReport {
+            info: adapter.get_info(),
+            limits: adapter.limits(),
+            features: adapter.features(),
+        }
+    }
+
+    /// Whether this is real GPU hardware rather than a software rasterizer such as llvmpipe.
+    pub fn is_hardware(&self) -> bool {
+        matches!(
+            self.info.device_type,
+            wgpu::DeviceType::DiscreteGpu
+                | wgpu::DeviceType::IntegratedGpu
+                | wgpu::DeviceType::VirtualGpu
+        )
+    }
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    desc.flags = desc.flags.with_env();
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu finds on the given backends (all of them for `Auto`/`Cpu`).
+pub fn list_adapters(kind: DeviceKind) -> Vec<AdapterReport> {
+    let backends = kind.backends();
+    pollster::block_on(instance(backends).enumerate_adapters(backends))
+        .iter()
+        .map(AdapterReport::of)
+        .collect()
+}
+
+/// An open wgpu device with what the rest of the program needs to know about it.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterReport,
+    /// Errors wgpu raised outside an error scope (validation, out of memory), kept instead of
+    /// panicking so that the caller can report them as one line.
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// Where a model runs: the CPU reference or an open GPU.
+pub enum Executor {
+    Cpu,
+    Gpu(GpuContext),
+}
+
+impl Executor {
+    /// Opens what `kind` asks for. `adapter` (or `$WGPU_ADAPTER_NAME`) picks an adapter whose
+    /// name contains it, case-insensitively. `Auto` takes a hardware GPU when there is one and
+    /// otherwise the CPU path; the returned line says which.
+    pub fn open(kind: DeviceKind, adapter: Option<&str>) -> anyhow::Result<(Executor, String)> {
+        if kind == DeviceKind::Cpu {
+            return Ok((Executor::Cpu, "device: cpu (ndarray reference path)".into()));
+        }
+        let filter = adapter
+            .map(str::to_owned)
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .map(|s| s.to_lowercase());
+        let backends = kind.backends();
+        let inst = instance(backends);
+        let adapters: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(backends))
+            .into_iter()
+            .filter(|a| {
+                filter
+                    .as_ref()
+                    .is_none_or(|f| a.get_info().name.to_lowercase().contains(f))
+            })
+            .collect();
+        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Other => 3,
+            wgpu::DeviceType::Cpu => 4,
+        };
+        let chosen = if kind == DeviceKind::Auto {
+            // A named adapter is taken whatever it is; otherwise only real hardware.
+            adapters
+                .into_iter()
+                .filter(|a| filter.is_some() || AdapterReport::of(a).is_hardware())
+                .min_by_key(rank)
+        } else {
+            adapters.into_iter().min_by_key(rank)
+        };
+        let Some(chosen) = chosen else {
+            if kind == DeviceKind::Auto {
+                return Ok((
+                    Executor::Cpu,
+                    "device: cpu (auto: no hardware GPU adapter found)".into(),
+                ));
+            }
+            let named = filter
+                .map(|f| format!(" whose name contains {f:?}"))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "no {kind:?} adapter{named} found; {} (`gpu-fmnist devices` lists what wgpu sees)",
+                kind.install_hint()
+            );
+        };
+        let ctx = GpuContext::from_adapter(&chosen)?;
+        let line = format!(
+            "device: {} ({:?}, {:?}{})",
+            ctx.adapter.info.name,
+            ctx.adapter.info.backend,
+            ctx.adapter.info.device_type,
+            if kind == DeviceKind::Auto {
+                ", chosen by auto"
+            } else {
+                ""
+            }
+        );
+        Ok((Executor::Gpu(ctx), line))
+    }
+}
+
+impl GpuContext {
+    /// Opens the first adapter on `kind`'s backends (lavapipe here); for tests and tools.
+    pub fn open(kind: DeviceKind) -> anyhow::Result<Self> {
+        match Executor::open(kind, None)? {
+            (Executor::Gpu(ctx), _) => Ok(ctx),
+            (Executor::Cpu, _) => anyhow::bail!("no GPU adapter for {kind:?}"),
+        }
+    }
+
+    /// Opens a device on `adapter` with the adapter's own limits (not WebGPU's smaller
+    /// defaults) and the optional features the engine can use.
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> anyhow::Result<Self> {
+        let report = AdapterReport::of(adapter);
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gpu-fmnist"),
+            required_features: report.features & wanted,
+            required_limits: report.limits.clone(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow::anyhow!("cannot open a device on {}: {e}", report.info.name))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(one_line(&e.to_string()));
+        }));
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter: report,
+            errors,
+        })
+    }
+
+    /// Fails with the first error wgpu reported since the last call, if any.
+    pub fn take_error(&self) -> anyhow::Result<()> {
+        let first = self.errors.lock().unwrap().drain(..).next();
+        match first {
+            Some(e) => anyhow::bail!("GPU error: {e}"),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the GPU has finished everything submitted so far.
+    pub fn wait(&self) -> anyhow::Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
+        self.take_error()
+    }
+}
+
+/// wgpu's error texts span several lines; our errors are one.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

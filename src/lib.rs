@@ -1,0 +1,8 @@
+//! gpu-fmnist: train neural networks on Fashion-MNIST with WGSL compute shaders through wgpu,
+//! with every kernel checked against a plain CPU reference.
+//!
+//! Layers, arrows pointing down: `cli` → `train` → `graph` → (`gpu` | `cpu`), and `data`.
+
+pub mod cli;
+pub mod data;
+pub mod gpu;
