@@ -3,6 +3,10 @@
 //!
 //! Layers, arrows pointing down: `cli` → `train` → `graph` → (`gpu` | `cpu`), and `data`.
 
+pub mod check;
 pub mod cli;
+pub mod cpu;
 pub mod data;
 pub mod gpu;
+pub mod graph;
+pub mod rng;

@@ -1,5 +1,6 @@
 //! Argument parsing and the commands. Everything that prints lives here.
 
+mod check;
 mod data;
 mod devices;
 
@@ -24,6 +25,21 @@ enum Command {
     Data(DataDirArg),
     /// List every adapter wgpu finds, with the limits and features that matter for compute.
     Devices(DevicesArgs),
+    /// Run every kernel on the GPU and on the CPU reference with the same random inputs, and
+    /// print how far apart they are; exits non-zero if any output is out of tolerance.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Seed of the random shapes and inputs (a failure names it so it can be replayed).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fewer, smaller shapes: a few seconds.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// Where the data set is: `--data-dir`, else `$GPU_FMNIST_DATA`, else `./data/fashion-mnist`,
@@ -59,6 +75,12 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
+        Command::Check(args) => check::run(
+            args.device.device,
+            args.device.adapter.as_deref(),
+            args.seed,
+            args.quick,
+        ),
     }
 }
 

@@ -1,0 +1,105 @@
+// data.wgsl — batches in, metrics out: the kernels at the two ends of a training step.
+// Reference: src/cpu/data.rs. Dispatch: src/gpu/data.rs.
+//
+//   gather:    x (B, P) = byte(images, index[cursor + b]·P + p) / 255 (as · (1/255)), y (B) = labels[index[cursor + b]]
+//              images are u8 packed four to a u32 (WGSL has no u8), little-endian
+//   argmax:    pred (B) = first index of the largest logit
+//   confusion: counts (C, C) += how many b have (label, prediction) = (row, column)
+//   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B)
+//   advance:   state.step += train; state.cursor += B; state.record += 1
+
+struct Batch {
+    batch: u32,
+    width: u32,      // gather: pixels per image; argmax, confusion: classes; record: penalty slots
+    train: u32,      // advance: whether this was an optimizer step
+}
+
+@group(0) @binding(0) var<uniform> p: Batch;
+@group(0) @binding(1) var<storage, read> images: array<u32>;
+@group(0) @binding(2) var<storage, read> label_table: array<u32>;
+@group(0) @binding(3) var<storage, read> index: array<u32>;
+@group(0) @binding(4) var<storage, read> state: State;
+@group(0) @binding(5) var<storage, read_write> x: array<f32>;
+@group(0) @binding(6) var<storage, read_write> labels: array<u32>;
+@group(0) @binding(7) var<storage, read> logits: array<f32>;
+@group(0) @binding(8) var<storage, read_write> pred: array<u32>;
+@group(0) @binding(9) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(10) var<storage, read> loss: array<f32>;
+@group(0) @binding(11) var<storage, read> penalties: array<f32>;
+@group(0) @binding(12) var<storage, read_write> records: array<f32>;
+@group(0) @binding(13) var<storage, read_write> state_rw: State;
+
+@compute @workgroup_size(WG)
+fn gather(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = flat_index(wid, nwg, lid);
+    if e >= p.batch * p.width {
+        return;
+    }
+    let b = e / p.width;
+    let image = index[state.cursor + b];
+    let byte = image * p.width + e % p.width;
+    let value = (images[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
+    x[e] = f32(value) * (1.0 / 255.0);
+    if e % p.width == 0u {
+        labels[b] = label_table[image];
+    }
+}
+
+@compute @workgroup_size(64)
+fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.x;
+    if b >= p.batch {
+        return;
+    }
+    var best = 0u;
+    for (var j = 1u; j < p.width; j++) {
+        if logits[b * p.width + j] > logits[b * p.width + best] {
+            best = j;
+        }
+    }
+    pred[b] = best;
+}
+
+@compute @workgroup_size(64)
+fn confusion(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cell = gid.x;
+    if cell >= p.width * p.width {
+        return;
+    }
+    let truth = cell / p.width;
+    let guess = cell % p.width;
+    var n = 0u;
+    for (var b = 0u; b < p.batch; b++) {
+        n += select(0u, 1u, labels[b] == truth && pred[b] == guess);
+    }
+    counts[cell] += n;
+}
+
+@compute @workgroup_size(1)
+fn record() {
+    var sum = 0.0;
+    var correct = 0u;
+    for (var b = 0u; b < p.batch; b++) {
+        sum += loss[b];
+        correct += select(0u, 1u, pred[b] == labels[b]);
+    }
+    var total = sum / f32(p.batch);
+    for (var s = 0u; s < p.width; s++) {
+        total += penalties[s];
+    }
+    let row = state.record * 3u;
+    records[row] = total;
+    records[row + 1u] = f32(correct);
+    records[row + 2u] = f32(p.batch);
+}
+
+@compute @workgroup_size(1)
+fn advance() {
+    state_rw.step += p.train;
+    state_rw.cursor += p.batch;
+    state_rw.record += 1u;
+}

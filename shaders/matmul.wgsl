@@ -1,0 +1,206 @@
+// matmul.wgsl — C = act(op(A)·op(B) + bias): dense layers, im2col convolutions and their gradients.
+// Reference: src/cpu/matmul.rs. Dispatch: src/gpu/matmul.rs.
+//
+//   op(A) is (M, K): A is stored (M, K) row-major, or (K, M) when TRANS_A
+//   op(B) is (K, N): B is stored (K, N) row-major, or (N, K) when TRANS_B
+//   C is (M, N) with row stride ldc; bias is (N)
+//
+// A and B are read a vec4 at a time along their rows, so their row strides lda and ldb are
+// multiples of 4; src/gpu/matmul.rs first copies a matrix whose rows are not into a padded
+// scratch buffer (`pack_rows` below). Each invocation owns a 4×4 block of C held in a mat4x4,
+// so one step of the K loop is eight vec4 loads and one 4×4 matrix product.
+// Split-K: workgroup z sums only K-slice z into `partial` (splits, M, N), and `sum_splits`
+// adds the slices in a fixed order. No float atomics anywhere, so results are reproducible.
+
+struct Dims {
+    m: u32,
+    n: u32,
+    k: u32,
+    lda: u32,      // row stride of A as stored, in floats (a multiple of 4)
+    ldb: u32,      // row stride of B as stored, in floats (a multiple of 4)
+    ldc: u32,      // row stride of C, in floats
+    k_chunk: u32,  // K-slice per workgroup z (a multiple of 4); ≥ K without split-K
+    splits: u32,
+}
+
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> partial: array<f32>;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+override ACT: u32 = 0u;
+// Write raw partial sums of K-slice z to C at offset z·M·N (split-K), with no epilogue.
+override PARTIAL: bool = false;
+
+// Rows r0..r0+3 of A (clamped to `rows`-1), columns col..col+3, as the columns of a mat4x4.
+fn a_rows(r0: u32, rows: u32, col: u32) -> mat4x4<f32> {
+    let ld = d.lda / 4u;
+    let c4 = col / 4u;
+    let last = rows - 1u;
+    return mat4x4<f32>(
+        a[min(r0, last) * ld + c4],
+        a[min(r0 + 1u, last) * ld + c4],
+        a[min(r0 + 2u, last) * ld + c4],
+        a[min(r0 + 3u, last) * ld + c4],
+    );
+}
+
+// The same for B.
+fn b_rows(r0: u32, rows: u32, col: u32) -> mat4x4<f32> {
+    let ld = d.ldb / 4u;
+    let c4 = col / 4u;
+    let last = rows - 1u;
+    return mat4x4<f32>(
+        b[min(r0, last) * ld + c4],
+        b[min(r0 + 1u, last) * ld + c4],
+        b[min(r0 + 2u, last) * ld + c4],
+        b[min(r0 + 3u, last) * ld + c4],
+    );
+}
+
+fn epilogue(v: f32, col: u32) -> f32 {
+    var x = v;
+    if HAS_BIAS {
+        x += bias[col];
+    }
+    return activate(ACT, x);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let m0 = gid.y * 4u;
+    let n0 = gid.x * 4u;
+    if m0 >= d.m || n0 >= d.n {
+        return;
+    }
+    let k_begin = gid.z * d.k_chunk;
+    let k_end = min(k_begin + d.k_chunk, d.k);
+    // As a matrix, acc is the 4×4 block of C at (m0, n0): acc[j][i] = C[m0 + i][n0 + j].
+    var acc = mat4x4<f32>();
+    for (var k0 = k_begin; k0 < k_end; k0 += 4u) {
+        // ablk[kk][i] = op(A)[m0 + i][k0 + kk];  bblk[j][kk] = op(B)[k0 + kk][n0 + j].
+        var ablk: mat4x4<f32>;
+        if TRANS_A {
+            ablk = a_rows(k0, d.k, m0);
+        } else {
+            ablk = transpose(a_rows(m0, d.m, k0));
+        }
+        var bblk: mat4x4<f32>;
+        if TRANS_B {
+            bblk = b_rows(n0, d.n, k0);
+        } else {
+            bblk = transpose(b_rows(k0, d.k, n0));
+        }
+        let left = k_end - k0;
+        if left < 4u {
+            // The last step overhangs K: what was read there (clamped rows, row padding) must
+            // not count, whatever it holds.
+            let keep = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(left);
+            for (var kk = left; kk < 4u; kk++) {
+                ablk[kk] = vec4<f32>(0.0);
+            }
+            for (var j = 0u; j < 4u; j++) {
+                bblk[j] = select(vec4<f32>(0.0), bblk[j], keep);
+            }
+        }
+        acc += ablk * bblk;
+    }
+    let offset = select(0u, gid.z * d.m * d.n, PARTIAL);
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + i;
+        for (var j = 0u; j < 4u; j++) {
+            let n = n0 + j;
+            if m < d.m && n < d.n {
+                if PARTIAL {
+                    c[offset + m * d.n + n] = acc[j][i];
+                } else {
+                    c[m * d.ldc + n] = epilogue(acc[j][i], n);
+                }
+            }
+        }
+    }
+}
+
+// C[m][n] = act(Σ_z partial[z][m][n] + bias[n]), the slices added in order z = 0, 1, ….
+@compute @workgroup_size(WG)
+fn sum_splits(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_index(wid, nwg, lid);
+    if i >= d.m * d.n {
+        return;
+    }
+    var s = 0.0;
+    for (var z = 0u; z < d.splits; z++) {
+        s += partial[z * d.m * d.n + i];
+    }
+    let m = i / d.n;
+    let n = i % d.n;
+    c[m * d.ldc + n] = epilogue(s, n);
+}
+
+// pack_rows: dst (rows, ld_dst) = src (rows, cols) with row stride ld_src, zero-padded to ld_dst.
+struct Pack {
+    rows: u32,
+    cols: u32,
+    ld_src: u32,
+    ld_dst: u32,
+}
+
+@group(0) @binding(6) var<uniform> pk: Pack;
+@group(0) @binding(7) var<storage, read> src: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(WG)
+fn pack_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_index(wid, nwg, lid);
+    if i >= pk.rows * pk.ld_dst {
+        return;
+    }
+    let r = i / pk.ld_dst;
+    let col = i % pk.ld_dst;
+    dst[i] = select(0.0, src[r * pk.ld_src + col], col < pk.cols);
+}
+
+// bias_grad: db (cols) = Σ_r dy (rows, cols), the bias gradient of a dense or conv layer.
+// One workgroup per column; each invocation sums rows lid, lid + 64, …, then a fixed tree.
+struct ColSum {
+    rows: u32,
+    cols: u32,
+}
+
+@group(0) @binding(9) var<uniform> cs: ColSum;
+@group(0) @binding(10) var<storage, read> dy: array<f32>;
+@group(0) @binding(11) var<storage, read_write> db: array<f32>;
+
+var<workgroup> tree: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let col = wid.x;
+    var s = 0.0;
+    for (var r = lid; r < cs.rows; r += 64u) {
+        s += dy[r * cs.cols + col];
+    }
+    tree[lid] = s;
+    for (var half = 32u; half > 0u; half >>= 1u) {
+        workgroupBarrier();
+        if lid < half {
+            tree[lid] += tree[lid + half];
+        }
+    }
+    if lid == 0u {
+        db[col] = tree[0];
+    }
+}

@@ -1,0 +1,163 @@
+// pool.wgsl — max and average pooling over NHWC images, forward and backward.
+// Reference: src/cpu/pool.rs. Dispatch: src/gpu/pool.rs.
+//
+//   x (B, H, W, C) → y (B, OH, OW, C); window of output (oh, ow): rows oh·SH − pad_top + [0, KH),
+//   columns ow·SW − pad_left + [0, KW), only the cells inside the image (Keras semantics:
+//   `same` max pooling ignores the padding, `same` average pooling divides by the cells inside).
+//   max:  argmax (B, OH, OW, C) = flat index into x of the window's first maximum in row-major
+//         window order; the backward pass sends dy there.
+//   backward (both): one invocation per input cell sums, in a fixed order, what the windows that
+//   hold it send back — no atomics, reproducible.
+
+struct Window {
+    batch: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    pad_top: u32,
+    pad_left: u32,
+    oh: u32,
+    ow: u32,
+}
+
+@group(0) @binding(0) var<uniform> g: Window;
+@group(0) @binding(1) var<storage, read> src: array<f32>;        // forward: x; backward: dy
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;  // forward: y; backward: dx
+@group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
+@group(0) @binding(4) var<storage, read> argmax_in: array<u32>;
+
+// The window of output cell `o` (flat index into y), clipped to the image:
+// (first row, end row, first column, end column), the ends exclusive.
+fn window_of(o: u32) -> vec4<u32> {
+    let ox = (o / g.c) % g.ow;
+    let oy = (o / (g.c * g.ow)) % g.oh;
+    let y0 = i32(oy * g.sh) - i32(g.pad_top);
+    let x0 = i32(ox * g.sw) - i32(g.pad_left);
+    return vec4<u32>(
+        u32(max(y0, 0)),
+        u32(min(y0 + i32(g.kh), i32(g.h))),
+        u32(max(x0, 0)),
+        u32(min(x0 + i32(g.kw), i32(g.w))),
+    );
+}
+
+fn input_index(b: u32, y: u32, x: u32, ci: u32) -> u32 {
+    return ((b * g.h + y) * g.w + x) * g.c + ci;
+}
+
+@compute @workgroup_size(WG)
+fn max_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let o = flat_index(wid, nwg, lid);
+    if o >= g.batch * g.oh * g.ow * g.c {
+        return;
+    }
+    let ci = o % g.c;
+    let b = o / (g.c * g.ow * g.oh);
+    let win = window_of(o);
+    var best = input_index(b, win.x, win.z, ci);
+    var top = src[best];
+    for (var y = win.x; y < win.y; y++) {
+        for (var x = win.z; x < win.w; x++) {
+            let i = input_index(b, y, x, ci);
+            if src[i] > top {  // strictly greater: ties keep the first maximum
+                top = src[i];
+                best = i;
+            }
+        }
+    }
+    dst[o] = top;
+    argmax[o] = best;
+}
+
+@compute @workgroup_size(WG)
+fn avg_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let o = flat_index(wid, nwg, lid);
+    if o >= g.batch * g.oh * g.ow * g.c {
+        return;
+    }
+    let ci = o % g.c;
+    let b = o / (g.c * g.ow * g.oh);
+    let win = window_of(o);
+    var s = 0.0;
+    for (var y = win.x; y < win.y; y++) {
+        for (var x = win.z; x < win.w; x++) {
+            s += src[input_index(b, y, x, ci)];
+        }
+    }
+    dst[o] = s / f32((win.y - win.x) * (win.w - win.z));
+}
+
+// The output rows (or columns) whose windows hold input row `y`: [first, end).
+fn outputs_over(y: u32, pad: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
+    let t = i32(y + pad);
+    let first = max(t - i32(k) + i32(s), 0) / i32(s);  // ceil((t − k + 1) / s), clamped at 0
+    let end = min(t / i32(s) + 1, i32(n_out));
+    return vec2<u32>(u32(first), u32(max(end, first)));
+}
+
+@compute @workgroup_size(WG)
+fn max_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = flat_index(wid, nwg, lid);
+    if e >= g.batch * g.h * g.w * g.c {
+        return;
+    }
+    let ci = e % g.c;
+    let x = (e / g.c) % g.w;
+    let y = (e / (g.c * g.w)) % g.h;
+    let b = e / (g.c * g.w * g.h);
+    let rows = outputs_over(y, g.pad_top, g.kh, g.sh, g.oh);
+    let cols = outputs_over(x, g.pad_left, g.kw, g.sw, g.ow);
+    var s = 0.0;
+    for (var oy = rows.x; oy < rows.y; oy++) {
+        for (var ox = cols.x; ox < cols.y; ox++) {
+            let o = ((b * g.oh + oy) * g.ow + ox) * g.c + ci;
+            if argmax_in[o] == e {
+                s += src[o];
+            }
+        }
+    }
+    dst[e] = s;
+}
+
+@compute @workgroup_size(WG)
+fn avg_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let e = flat_index(wid, nwg, lid);
+    if e >= g.batch * g.h * g.w * g.c {
+        return;
+    }
+    let ci = e % g.c;
+    let x = (e / g.c) % g.w;
+    let y = (e / (g.c * g.w)) % g.h;
+    let b = e / (g.c * g.w * g.h);
+    let rows = outputs_over(y, g.pad_top, g.kh, g.sh, g.oh);
+    let cols = outputs_over(x, g.pad_left, g.kw, g.sw, g.ow);
+    var s = 0.0;
+    for (var oy = rows.x; oy < rows.y; oy++) {
+        for (var ox = cols.x; ox < cols.y; ox++) {
+            let o = ((b * g.oh + oy) * g.ow + ox) * g.c + ci;
+            let win = window_of(o);
+            s += src[o] / f32((win.y - win.x) * (win.w - win.z));
+        }
+    }
+    dst[e] = s;
+}

@@ -1,0 +1,53 @@
+// softmax_xent.wgsl — softmax fused with sparse categorical cross-entropy, and its gradient.
+// Reference: src/cpu/softmax_xent.rs. Dispatch: src/gpu/softmax_xent.rs.
+//
+//   logits (B, C), labels (B) → loss (B) = logsumexp(logits[b]) − logits[b][label]
+//                               probs (B, C) = softmax(logits[b])                (WRITE_PROBS)
+//                               dlogits (B, C) = (probs − onehot(label)) · scale  (WRITE_GRAD)
+// `scale` is 1/B for a batch-mean loss. Stable: the row maximum is subtracted before exp.
+// One invocation per row: C is 10 here, far too small to share.
+
+override WRITE_PROBS: bool = false;
+override WRITE_GRAD: bool = false;
+
+struct Rows {
+    batch: u32,
+    classes: u32,
+    scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Rows;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+@group(0) @binding(3) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
+
+@compute @workgroup_size(64)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let b = gid.x;
+    if b >= p.batch {
+        return;
+    }
+    let row = b * p.classes;
+    var top = logits[row];
+    for (var j = 1u; j < p.classes; j++) {
+        top = max(top, logits[row + j]);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < p.classes; j++) {
+        sum += exp(logits[row + j] - top);
+    }
+    let label = labels[b];
+    let log_sum = log(sum);
+    loss[b] = log_sum - (logits[row + label] - top);
+    for (var j = 0u; j < p.classes; j++) {
+        let prob = exp(logits[row + j] - top) / sum;
+        if WRITE_PROBS {
+            probs[row + j] = prob;
+        }
+        if WRITE_GRAD {
+            dlogits[row + j] = (prob - select(0.0, 1.0, j == label)) * p.scale;
+        }
+    }
+}

@@ -1,0 +1,1155 @@
+//! The cases `check` runs: every op forward and backward, on random shapes that include sizes of
+//! 1 and sizes that are not multiples of any workgroup size, and on the report's layer shapes.
+
+use super::{Case, Data, Output, Rule};
+use crate::cpu;
+use crate::cpu::data::pack_bytes;
+use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, Window, STATE_WORDS, T};
+use crate::graph::Program;
+use crate::rng::Rng;
+
+/// How many cases, and how big.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// A few small random shapes per op: seconds on lavapipe.
+    Quick,
+    /// More random shapes, plus the report's layer shapes.
+    Full,
+}
+
+/// Builds one case: its tensors, the data of its inputs, and what to compare.
+struct Builder {
+    program: Program,
+    inputs: Vec<(T, Data)>,
+    outputs: Vec<Output>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Builder {
+            program: Program::default(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, name: &str, data: Vec<f32>) -> T {
+        let t = self.program.f32(name, data.len());
+        self.inputs.push((t, Data::F32(data)));
+        t
+    }
+
+    fn input_u32(&mut self, name: &str, data: Vec<u32>) -> T {
+        let t = self.program.u32(name, data.len());
+        self.inputs.push((t, Data::U32(data)));
+        t
+    }
+
+    /// The loop state (step, cursor, record).
+    fn state(&mut self, step: u32, cursor: u32, record: u32) -> T {
+        let s = vec![step, cursor, record];
+        debug_assert_eq!(s.len(), STATE_WORDS);
+        self.input_u32("state", s)
+    }
+
+    /// An output written by the op: poisoned on the GPU first.
+    fn output(&mut self, name: &'static str, len: usize, rule: Rule) -> T {
+        let t = self.program.f32(name, len);
+        self.outputs.push(Output {
+            t,
+            name,
+            len,
+            rule,
+            poison: true,
+        });
+        t
+    }
+
+    fn output_u32(&mut self, name: &'static str, len: usize) -> T {
+        let t = self.program.u32(name, len);
+        self.outputs.push(Output {
+            t,
+            name,
+            len,
+            rule: Rule::Exact,
+            poison: true,
+        });
+        t
+    }
+
+    /// A tensor the op reads and updates in place (weights, moments, counts).
+    fn in_out(&mut self, name: &'static str, data: Vec<f32>, rule: Rule) -> T {
+        let len = data.len();
+        let t = self.input(name, data);
+        self.outputs.push(Output {
+            t,
+            name,
+            len,
+            rule,
+            poison: false,
+        });
+        t
+    }
+
+    /// An intermediate result that is not compared.
+    fn temp(&mut self, name: &str, len: usize) -> T {
+        self.program.f32(name, len)
+    }
+
+    fn in_out_u32(&mut self, name: &'static str, data: Vec<u32>) -> T {
+        let len = data.len();
+        let t = self.input_u32(name, data);
+        self.outputs.push(Output {
+            t,
+            name,
+            len,
+            rule: Rule::Exact,
+            poison: false,
+        });
+        t
+    }
+
+    fn case(
+        mut self,
+        op: &'static str,
+        direction: &'static str,
+        shape: String,
+        ops: Vec<Op>,
+        magnitude_ops: Option<Vec<Op>>,
+    ) -> Case {
+        let magnitude = magnitude_ops.map(|m| {
+            let mut p = self.program.clone();
+            p.lists = vec![m];
+            p
+        });
+        self.program.add_list(ops);
+        Case {
+            op,
+            direction,
+            shape,
+            program: self.program,
+            inputs: self.inputs,
+            outputs: self.outputs,
+            magnitude,
+        }
+    }
+}
+
+/// All cases for a seed.
+pub fn cases(seed: u64, size: Size) -> Vec<Case> {
+    let mut rng = Rng::new(seed);
+    let rng = &mut rng;
+    let mut out = Vec::new();
+    let full = size == Size::Full;
+    let random_shapes = if full { 3 } else { 1 };
+
+    // matmul in its four stored layouts, with and without the bias + activation epilogue.
+    for _ in 0..random_shapes {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let (m, n, k) = (random_dim(rng), random_dim(rng), random_dim(rng));
+            let epilogue = rng.below(2) == 0;
+            let act = if epilogue {
+                *rng.pick(&[Act::Linear, Act::Relu, Act::Sigmoid, Act::Tanh])
+            } else {
+                Act::Linear
+            };
+            out.push(matmul_case(rng, m, n, k, ta, tb, epilogue, act));
+        }
+    }
+    // A long K, split across workgroups.
+    out.push(matmul_case(
+        rng,
+        9,
+        13,
+        if full { 3001 } else { 1100 },
+        true,
+        false,
+        false,
+        Act::Linear,
+    ));
+    if full {
+        // The report's MLP (batch 32, weights stored (out, in)) and CNN (im2col) products.
+        out.push(matmul_case(rng, 32, 350, 784, false, true, true, Act::Relu));
+        out.push(matmul_case(rng, 32, 80, 350, false, true, true, Act::Relu));
+        out.push(matmul_case(rng, 32, 10, 80, false, true, true, Act::Linear));
+        out.push(matmul_case(
+            rng,
+            350,
+            784,
+            32,
+            true,
+            false,
+            false,
+            Act::Linear,
+        ));
+        out.push(matmul_case(
+            rng,
+            32,
+            350,
+            80,
+            false,
+            false,
+            false,
+            Act::Linear,
+        ));
+        out.push(matmul_case(
+            rng,
+            25_088,
+            64,
+            16,
+            false,
+            true,
+            true,
+            Act::Relu,
+        ));
+        out.push(matmul_case(
+            rng,
+            64,
+            16,
+            25_088,
+            true,
+            false,
+            false,
+            Act::Linear,
+        ));
+        out.push(matmul_case(
+            rng,
+            512,
+            64,
+            1024,
+            false,
+            true,
+            true,
+            Act::Relu,
+        ));
+        out.push(matmul_case(
+            rng,
+            64,
+            1024,
+            512,
+            true,
+            false,
+            false,
+            Act::Linear,
+        ));
+        out.push(matmul_case(
+            rng,
+            512,
+            1024,
+            64,
+            false,
+            false,
+            false,
+            Act::Linear,
+        ));
+    }
+
+    for _ in 0..random_shapes {
+        let (rows, cols) = (random_dim(rng), random_dim(rng));
+        out.push(bias_grad_case(rng, rows, cols));
+    }
+    if full {
+        out.push(bias_grad_case(rng, 32, 350));
+        out.push(bias_grad_case(rng, 25_088, 64));
+    }
+
+    for act in [Act::Relu, Act::Sigmoid, Act::Tanh] {
+        let len = random_len(rng);
+        out.push(activation_case(rng, act, len, false));
+        out.push(activation_case(rng, act, len, true));
+    }
+    if full {
+        out.push(activation_case(rng, Act::Relu, 32 * 350, false));
+        out.push(activation_case(rng, Act::Relu, 32 * 350, true));
+    }
+
+    for _ in 0..random_shapes {
+        let (batch, classes) = (rng.range(1, 70), rng.range(2, 20));
+        out.push(softmax_case(rng, batch, classes, false));
+        out.push(softmax_case(rng, batch, classes, true));
+    }
+    if full {
+        out.push(softmax_case(rng, 32, 10, true));
+    }
+
+    for _ in 0..random_shapes + 1 {
+        let g = random_window(rng, true);
+        let filters = rng.range(1, 9);
+        out.push(conv_forward_case(rng, g, filters));
+        out.push(conv_backward_case(rng, g, filters));
+    }
+    if full {
+        let conv1 = Window::new(32, (28, 28, 1), (4, 4), (1, 1), Padding::Same).unwrap();
+        let conv2 = Window::new(32, (7, 7, 64), (4, 4), (1, 1), Padding::Valid).unwrap();
+        out.push(conv_forward_case(rng, conv1, 64));
+        out.push(conv_backward_case(rng, conv1, 64));
+        out.push(conv_forward_case(rng, conv2, 64));
+        out.push(conv_backward_case(rng, conv2, 64));
+    }
+
+    for _ in 0..random_shapes + 1 {
+        let g = random_window(rng, false);
+        out.push(pool_case(rng, g, true));
+        out.push(pool_case(rng, g, false));
+    }
+    if full {
+        let pool1 = Window::new(32, (28, 28, 64), (4, 4), (4, 4), Padding::Valid).unwrap();
+        let pool2 = Window::new(32, (4, 4, 64), (2, 2), (2, 2), Padding::Valid).unwrap();
+        out.push(pool_case(rng, pool1, true));
+        out.push(pool_case(rng, pool2, true));
+        out.push(pool_case(rng, pool1, false));
+    }
+
+    for rate in [0.1, 0.6] {
+        let len = random_len(rng);
+        out.push(dropout_case(rng, len, rate, "forward"));
+        out.push(dropout_case(rng, len, rate, "backward"));
+    }
+    if full {
+        out.push(dropout_case(rng, 32 * 350, 0.1, "forward"));
+        out.push(dropout_case(rng, 32 * 256, 0.6, "backward"));
+    }
+
+    for _ in 0..random_shapes {
+        let (rows, cols) = (rng.range(1, 70), random_dim(rng));
+        out.push(batchnorm_train_case(rng, rows, cols));
+        out.push(batchnorm_inference_case(rng, rows, cols));
+        out.push(batchnorm_backward_case(rng, rows, cols));
+    }
+    if full {
+        out.push(batchnorm_train_case(rng, 32, 784));
+        out.push(batchnorm_backward_case(rng, 32, 784));
+        out.push(batchnorm_backward_case(rng, 32 * 7 * 7, 64));
+    }
+
+    let len = random_len(rng);
+    out.push(l2_case(rng, len));
+    let optimizers = [
+        Optimizer::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+        },
+        Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+        },
+        Optimizer::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+        },
+        Optimizer::Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        },
+    ];
+    for opt in optimizers {
+        let len = random_len(rng);
+        out.push(update_case(rng, opt, len));
+    }
+    if full {
+        out.push(l2_case(rng, 784 * 350));
+        out.push(update_case(rng, optimizers[0], 784 * 350));
+        out.push(update_case(rng, optimizers[3], 784 * 350));
+    }
+
+    for _ in 0..random_shapes {
+        let (images, rows) = (rng.range(1, 40), rng.range(1, 70));
+        out.push(gather_case(rng, images, 784));
+        out.push(metrics_case(rng, rows, 10));
+    }
+    if full {
+        out.push(gather_case(rng, 32, 784));
+        out.push(metrics_case(rng, 32, 10));
+    }
+    out
+}
+
+/// A matrix dimension: often 1, often odd, sometimes past a few workgroup tiles.
+fn random_dim(rng: &mut Rng) -> usize {
+    match rng.below(4) {
+        0 => 1,
+        1 => rng.range(2, 9),
+        2 => rng.range(10, 40),
+        _ => rng.range(41, 140),
+    }
+}
+
+/// A tensor length that is rarely a multiple of 256 and sometimes 1.
+fn random_len(rng: &mut Rng) -> usize {
+    match rng.below(4) {
+        0 => 1,
+        1 => rng.range(2, 300),
+        _ => rng.range(301, 5000),
+    }
+}
+
+/// A random conv or pooling window over small NHWC images; `valid` windows always fit.
+fn random_window(rng: &mut Rng, conv: bool) -> Window {
+    loop {
+        let batch = rng.range(1, 3);
+        let (h, w, c) = (
+            rng.range(1, 12),
+            rng.range(1, 12),
+            rng.range(1, if conv { 5 } else { 4 }),
+        );
+        let (kh, kw) = (rng.range(1, 5), rng.range(1, 5));
+        let (sh, sw) = (rng.range(1, 3), rng.range(1, 3));
+        let padding = *rng.pick(&[Padding::Same, Padding::Valid]);
+        if let Some(g) = Window::new(batch, (h, w, c), (kh, kw), (sh, sw), padding) {
+            return g;
+        }
+    }
+}
+
+fn window_shape(g: &Window, what: &str) -> String {
+    format!(
+        "{}×{}×{}×{} {what} {}×{} /{}×{} pad {},{} → {}×{}",
+        g.batch, g.h, g.w, g.c, g.kh, g.kw, g.sh, g.sw, g.pad_top, g.pad_left, g.oh, g.ow
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_case(
+    rng: &mut Rng,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+    epilogue: bool,
+    act: Act,
+) -> Case {
+    let mut b = Builder::new();
+    let a = b.input("a", rng.vec(m * k, -1.0, 1.0));
+    let bm = b.input("b", rng.vec(k * n, -1.0, 1.0));
+    let bias = epilogue.then(|| b.input("bias", rng.vec(n, -1.0, 1.0)));
+    let c = b.output(
+        "c",
+        m * n,
+        Rule::Sum {
+            k: k + epilogue as usize,
+        },
+    );
+    let op = Matmul {
+        a,
+        b: bm,
+        c,
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+        bias,
+        act,
+    };
+    let shape = format!(
+        "{}·{}{}",
+        if trans_a {
+            format!("({k}×{m})ᵀ")
+        } else {
+            format!("{m}×{k}")
+        },
+        if trans_b {
+            format!("({n}×{k})ᵀ")
+        } else {
+            format!("{k}×{n}")
+        },
+        if epilogue {
+            format!(" +bias {act:?}").to_lowercase()
+        } else {
+            String::new()
+        }
+    );
+    let linear = Matmul {
+        act: Act::Linear,
+        ..op
+    };
+    let direction = if epilogue { "forward" } else { "backward" };
+    b.case(
+        "matmul",
+        direction,
+        shape,
+        vec![Op::Matmul(op)],
+        Some(vec![Op::Matmul(linear)]),
+    )
+}
+
+fn bias_grad_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
+    let mut b = Builder::new();
+    let dy = b.input("dy", rng.vec(rows * cols, -1.0, 1.0));
+    let db = b.output("db", cols, Rule::Sum { k: rows });
+    b.case(
+        "bias_grad",
+        "backward",
+        format!("Σ rows of {rows}×{cols}"),
+        vec![Op::BiasGrad { dy, db, rows, cols }],
+        None,
+    )
+}
+
+fn activation_case(rng: &mut Rng, act: Act, len: usize, backward: bool) -> Case {
+    let mut b = Builder::new();
+    let name = format!("{act:?}").to_lowercase();
+    let x = b.input("x", rng.vec(len, -6.0, 6.0));
+    if !backward {
+        let y = b.output("y", len, Rule::Sum { k: 1 });
+        return b.case(
+            "activation",
+            "forward",
+            format!("{name} {len}"),
+            vec![Op::Activation { x, y, act, len }],
+            None,
+        );
+    }
+    // The backward pass reads the forward output y; compute it from x first.
+    let y = b.temp("y", len);
+    let dy = b.input("dy", rng.vec(len, -1.0, 1.0));
+    let dx = b.output("dx", len, Rule::Sum { k: 1 });
+    let ops = vec![
+        Op::Activation { x, y, act, len },
+        Op::ActivationGrad {
+            y,
+            dy,
+            dx,
+            act,
+            len,
+        },
+    ];
+    b.case("activation", "backward", format!("{name} {len}"), ops, None)
+}
+
+fn softmax_case(rng: &mut Rng, batch: usize, classes: usize, backward: bool) -> Case {
+    let mut b = Builder::new();
+    let logits = b.input("logits", rng.vec(batch * classes, -8.0, 8.0));
+    let labels = b.input_u32(
+        "labels",
+        (0..batch).map(|_| rng.below(classes) as u32).collect(),
+    );
+    let loss = b.output("loss", batch, Rule::Sum { k: classes });
+    let (probs, dlogits) = if backward {
+        (
+            None,
+            Some(b.output("dlogits", batch * classes, Rule::Sum { k: classes })),
+        )
+    } else {
+        (
+            Some(b.output("probs", batch * classes, Rule::Sum { k: classes })),
+            None,
+        )
+    };
+    let op = Op::SoftmaxXent {
+        logits,
+        labels,
+        loss,
+        probs,
+        dlogits,
+        batch,
+        classes,
+        scale: 1.0 / batch as f32,
+    };
+    let direction = if backward { "backward" } else { "forward" };
+    b.case(
+        "softmax_xent",
+        direction,
+        format!("{batch}×{classes}"),
+        vec![op],
+        None,
+    )
+}
+
+/// Conv2D forward as the graph runs it: im2col, then cols · kernelᵀ + bias, ReLU.
+fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
+    let mut b = Builder::new();
+    let x = b.input("x", rng.vec(g.input_len(), -1.0, 1.0));
+    let w = b.input("kernel", rng.vec(filters * g.patch(), -1.0, 1.0));
+    let bias = b.input("bias", rng.vec(filters, -1.0, 1.0));
+    let cols = b.output("cols", g.out_pixels() * g.patch(), Rule::Exact);
+    let y = b.output(
+        "y",
+        g.out_pixels() * filters,
+        Rule::Sum { k: g.patch() + 1 },
+    );
+    let conv = |act| Matmul {
+        a: cols,
+        b: w,
+        c: y,
+        m: g.out_pixels(),
+        n: filters,
+        k: g.patch(),
+        trans_a: false,
+        trans_b: true,
+        bias: Some(bias),
+        act,
+    };
+    let ops = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(Act::Relu))];
+    let magnitude = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(Act::Linear))];
+    b.case(
+        "conv2d",
+        "forward",
+        window_shape(&g, &format!("conv {filters}×")),
+        ops,
+        Some(magnitude),
+    )
+}
+
+/// Conv2D backward: dkernel = dyᵀ · cols, dbias = Σ dy, dx = col2im(dy · kernel).
+fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
+    let mut b = Builder::new();
+    let (m, k) = (g.out_pixels(), g.patch());
+    let x = b.input("x", rng.vec(g.input_len(), -1.0, 1.0));
+    let w = b.input("kernel", rng.vec(filters * k, -1.0, 1.0));
+    let dy = b.input("dy", rng.vec(m * filters, -1.0, 1.0));
+    let cols = b.temp("cols", m * k);
+    let dw = b.output("dkernel", filters * k, Rule::Sum { k: m });
+    let db = b.output("dbias", filters, Rule::Sum { k: m });
+    let dcols = b.output("dcols", m * k, Rule::Sum { k: filters });
+    let dx = b.output(
+        "dx",
+        g.input_len(),
+        Rule::Sum {
+            k: filters * g.kh * g.kw,
+        },
+    );
+    let ops = vec![
+        Op::Im2col { x, cols, g },
+        Op::Matmul(Matmul {
+            a: dy,
+            b: cols,
+            c: dw,
+            m: filters,
+            n: k,
+            k: m,
+            trans_a: true,
+            trans_b: false,
+            bias: None,
+            act: Act::Linear,
+        }),
+        Op::BiasGrad {
+            dy,
+            db,
+            rows: m,
+            cols: filters,
+        },
+        Op::Matmul(Matmul {
+            a: dy,
+            b: w,
+            c: dcols,
+            m,
+            n: k,
+            k: filters,
+            trans_a: false,
+            trans_b: false,
+            bias: None,
+            act: Act::Linear,
+        }),
+        Op::Col2im { dcols, dx, g },
+    ];
+    b.case(
+        "conv2d",
+        "backward",
+        window_shape(&g, &format!("conv {filters}×")),
+        ops,
+        None,
+    )
+}
+
+fn pool_case(rng: &mut Rng, g: Window, max: bool) -> Case {
+    let mut b = Builder::new();
+    // Values on a coarse grid, so that windows often hold ties.
+    let x = b.input(
+        "x",
+        rng.vec(g.input_len(), -2.0, 2.0)
+            .iter()
+            .map(|v| (v * 2.0).round() / 2.0)
+            .collect(),
+    );
+    let dy = b.input("dy", rng.vec(g.out_pixels() * g.c, -1.0, 1.0));
+    let window = g.kh * g.kw;
+    let (name, ops) = if max {
+        let y = b.output("y", g.out_pixels() * g.c, Rule::Exact);
+        let argmax = b.output_u32("argmax", g.out_pixels() * g.c);
+        let dx = b.output("dx", g.input_len(), Rule::Exact);
+        (
+            "maxpool",
+            vec![
+                Op::MaxPool { x, y, argmax, g },
+                Op::MaxPoolGrad { dy, argmax, dx, g },
+            ],
+        )
+    } else {
+        let y = b.output("y", g.out_pixels() * g.c, Rule::Sum { k: window });
+        let dx = b.output("dx", g.input_len(), Rule::Sum { k: window });
+        (
+            "avgpool",
+            vec![Op::AvgPool { x, y, g }, Op::AvgPoolGrad { dy, dx, g }],
+        )
+    };
+    b.case(
+        name,
+        "forward+backward",
+        window_shape(&g, "pool"),
+        ops,
+        None,
+    )
+}
+
+fn dropout_case(rng: &mut Rng, len: usize, rate: f32, direction: &'static str) -> Case {
+    let mut b = Builder::new();
+    let x = b.input(
+        if direction == "forward" { "x" } else { "dy" },
+        rng.vec(len, -3.0, 3.0),
+    );
+    let state = b.state(rng.below(100_000) as u32, 0, 0);
+    let y = b.output(
+        if direction == "forward" { "y" } else { "dx" },
+        len,
+        Rule::Exact,
+    );
+    let op = Op::Dropout {
+        x,
+        y,
+        state,
+        len,
+        rate,
+        seed: rng.next_u64() as u32,
+    };
+    b.case(
+        "dropout",
+        direction,
+        format!("{len} rate {rate}"),
+        vec![op],
+        None,
+    )
+}
+
+/// Inputs of a batch-norm case: x with a per-column offset and scale, and its parameters.
+fn batchnorm_inputs(rng: &mut Rng, rows: usize, cols: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let offsets = rng.vec(cols, -2.0, 2.0);
+    let scales = rng.vec(cols, 0.1, 3.0);
+    let x = (0..rows * cols)
+        .map(|i| offsets[i % cols] + scales[i % cols] * rng.uniform(-1.0, 1.0))
+        .collect();
+    (x, rng.vec(cols, 0.5, 1.5), rng.vec(cols, -0.5, 0.5))
+}
+
+const BN_EPS: f32 = 1e-3;
+const BN_MOMENTUM: f32 = 0.99;
+
+fn batchnorm_train_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
+    let (xs, gammas, betas) = batchnorm_inputs(rng, rows, cols);
+    let (mm0, mv0) = (rng.vec(cols, -0.5, 0.5), rng.vec(cols, 0.5, 2.0));
+    // Σ|terms| of each output, from the reference's own statistics.
+    let (mut mean, mut var, mut mm, mut mv) =
+        (vec![0.0; cols], vec![0.0; cols], mm0.clone(), mv0.clone());
+    cpu::batchnorm::stats(
+        &xs,
+        rows,
+        cols,
+        BN_MOMENTUM,
+        &mut mean,
+        &mut var,
+        &mut mm,
+        &mut mv,
+    );
+    let mean_abs: Vec<f32> = (0..cols)
+        .map(|j| (0..rows).map(|r| xs[r * cols + j].abs()).sum::<f32>() / rows as f32)
+        .collect();
+    let moving_abs = |start: &[f32], stat: &[f32]| {
+        (0..cols)
+            .map(|j| start[j].abs() + stat[j])
+            .collect::<Vec<f32>>()
+    };
+    let y_abs: Vec<f32> = (0..rows * cols)
+        .map(|i| {
+            let j = i % cols;
+            let inv = gammas[j].abs() / (var[j] + BN_EPS).sqrt();
+            let xhat = (xs[i] - mean[j]).abs() / (var[j] + BN_EPS).sqrt();
+            xs[i].abs() * inv
+                + betas[j].abs()
+                + mean[j].abs() * inv
+                + gammas[j].abs() * xhat
+                + mean_abs[j] * inv
+        })
+        .collect();
+    let mut b = Builder::new();
+    let x = b.input("x", xs);
+    let gamma = b.input("gamma", gammas);
+    let beta = b.input("beta", betas);
+    let mean_t = b.output(
+        "mean",
+        cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: mean_abs.clone(),
+        },
+    );
+    let var_t = b.output(
+        "var",
+        cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: var.clone(),
+        },
+    );
+    let moving_mean = b.in_out(
+        "moving_mean",
+        mm0.clone(),
+        Rule::SumOf {
+            k: rows,
+            abs_sum: moving_abs(&mm0, &mean_abs),
+        },
+    );
+    let moving_var = b.in_out(
+        "moving_var",
+        mv0.clone(),
+        Rule::SumOf {
+            k: rows,
+            abs_sum: moving_abs(&mv0, &var),
+        },
+    );
+    let y = b.output(
+        "y",
+        rows * cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: y_abs,
+        },
+    );
+    let ops = vec![
+        Op::BatchNormStats {
+            x,
+            mean: mean_t,
+            var: var_t,
+            moving_mean,
+            moving_var,
+            rows,
+            cols,
+            momentum: BN_MOMENTUM,
+        },
+        Op::BatchNormApply {
+            x,
+            mean: mean_t,
+            var: var_t,
+            gamma,
+            beta,
+            y,
+            rows,
+            cols,
+            eps: BN_EPS,
+        },
+    ];
+    b.case(
+        "batchnorm",
+        "forward",
+        format!("train {rows}×{cols}"),
+        ops,
+        None,
+    )
+}
+
+fn batchnorm_inference_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
+    let (xs, gammas, betas) = batchnorm_inputs(rng, rows, cols);
+    let (mms, mvs) = (rng.vec(cols, -0.5, 0.5), rng.vec(cols, 0.5, 2.0));
+    let mut b = Builder::new();
+    let y_abs = (0..rows * cols)
+        .map(|i| {
+            let j = i % cols;
+            let inv = gammas[j].abs() / (mvs[j] + BN_EPS).sqrt();
+            xs[i].abs() * inv + betas[j].abs() + mms[j].abs() * inv
+        })
+        .collect();
+    let x = b.input("x", xs);
+    let gamma = b.input("gamma", gammas);
+    let beta = b.input("beta", betas);
+    let moving_mean = b.input("moving_mean", mms);
+    let moving_var = b.input("moving_var", mvs);
+    let y = b.output(
+        "y",
+        rows * cols,
+        Rule::SumOf {
+            k: 3,
+            abs_sum: y_abs,
+        },
+    );
+    let op = Op::BatchNormApply {
+        x,
+        mean: moving_mean,
+        var: moving_var,
+        gamma,
+        beta,
+        y,
+        rows,
+        cols,
+        eps: BN_EPS,
+    };
+    b.case(
+        "batchnorm",
+        "forward",
+        format!("inference {rows}×{cols}"),
+        vec![op],
+        None,
+    )
+}
+
+fn batchnorm_backward_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
+    let (xs, gammas, _) = batchnorm_inputs(rng, rows, cols);
+    let dys = rng.vec(rows * cols, -1.0, 1.0);
+    let (mut means, mut vars, mut mm, mut mv) = (
+        vec![0.0; cols],
+        vec![0.0; cols],
+        vec![0.0; cols],
+        vec![0.0; cols],
+    );
+    cpu::batchnorm::stats(
+        &xs,
+        rows,
+        cols,
+        BN_MOMENTUM,
+        &mut means,
+        &mut vars,
+        &mut mm,
+        &mut mv,
+    );
+    let inv: Vec<f32> = vars.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
+    let xhat = |i: usize| (xs[i] - means[i % cols]) * inv[i % cols];
+    let col_sum = |f: &dyn Fn(usize) -> f32| {
+        (0..cols)
+            .map(|j| (0..rows).map(|r| f(r * cols + j)).sum::<f32>())
+            .collect::<Vec<f32>>()
+    };
+    let dbeta_abs = col_sum(&|i| dys[i].abs());
+    let dgamma_abs = col_sum(&|i| (dys[i] * xhat(i)).abs());
+    let dx_abs = (0..rows * cols)
+        .map(|i| {
+            let j = i % cols;
+            (gammas[j] * inv[j]).abs() / rows as f32
+                * (rows as f32 * dys[i].abs() + dbeta_abs[j] + xhat(i).abs() * dgamma_abs[j])
+        })
+        .collect();
+    let mut b = Builder::new();
+    let x = b.input("x", xs.clone());
+    let dy = b.input("dy", dys.clone());
+    let mean = b.input("mean", means.clone());
+    let var = b.input("var", vars.clone());
+    let gamma = b.input("gamma", gammas);
+    let dgamma = b.output(
+        "dgamma",
+        cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: dgamma_abs,
+        },
+    );
+    let dbeta = b.output(
+        "dbeta",
+        cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: dbeta_abs,
+        },
+    );
+    let dx = b.output(
+        "dx",
+        rows * cols,
+        Rule::SumOf {
+            k: rows,
+            abs_sum: dx_abs,
+        },
+    );
+    let op = Op::BatchNormGrad {
+        x,
+        dy,
+        mean,
+        var,
+        gamma,
+        dx: Some(dx),
+        dgamma,
+        dbeta,
+        rows,
+        cols,
+        eps: BN_EPS,
+    };
+    b.case(
+        "batchnorm",
+        "backward",
+        format!("{rows}×{cols}"),
+        vec![op],
+        None,
+    )
+}
+
+fn l2_case(rng: &mut Rng, len: usize) -> Case {
+    let mut b = Builder::new();
+    let c = *rng.pick(&[1e-6, 1e-4, 0.01]);
+    let w = b.input("w", rng.vec(len, -1.0, 1.0));
+    // Slot 0 belongs to another layer: it must come through untouched.
+    let penalties = b.in_out("penalties", vec![0.5, 0.0], Rule::Sum { k: len });
+    let g = b.in_out("g", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 2 });
+    let ops = vec![
+        Op::L2Penalty {
+            w,
+            penalties,
+            slot: 1,
+            len,
+            c,
+        },
+        Op::L2Grad { w, g, len, c },
+    ];
+    b.case("l2", "forward+backward", format!("{len} c {c}"), ops, None)
+}
+
+fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
+    let mut b = Builder::new();
+    let step = rng.below(3000) as u32;
+    let state = b.state(step, 0, 0);
+    let g = b.input("g", rng.vec(len, -1.0, 1.0));
+    let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 4 });
+    let (name, m, v) = match opt {
+        Optimizer::Sgd {
+            momentum, nesterov, ..
+        } if momentum > 0.0 => {
+            let m = b.in_out("velocity", rng.vec(len, -0.1, 0.1), Rule::Sum { k: 2 });
+            (
+                if nesterov {
+                    "sgd nesterov"
+                } else {
+                    "sgd momentum"
+                },
+                Some(m),
+                None,
+            )
+        }
+        Optimizer::Sgd { .. } => ("sgd", None, None),
+        Optimizer::Adam { .. } => {
+            let m = b.in_out("m", rng.vec(len, -0.1, 0.1), Rule::Sum { k: 2 });
+            let v = b.in_out("v", rng.vec(len, 0.0, 0.1), Rule::Sum { k: 2 });
+            ("adam", Some(m), Some(v))
+        }
+    };
+    let op = Op::Update {
+        w,
+        g,
+        m,
+        v,
+        state,
+        len,
+        opt,
+    };
+    b.case(
+        "optimizer",
+        "update",
+        format!("{name} {len} step {step}"),
+        vec![op],
+        None,
+    )
+}
+
+fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
+    let mut b = Builder::new();
+    let n_images = batch + rng.range(0, 50);
+    let bytes: Vec<u8> = (0..n_images * pixels)
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    let images = b.input_u32("images", pack_bytes(&bytes));
+    let labels = b.input_u32(
+        "label_table",
+        (0..n_images).map(|_| rng.below(10) as u32).collect(),
+    );
+    let mut order: Vec<u32> = (0..n_images as u32).collect();
+    rng.shuffle(&mut order);
+    let cursor = rng.below(n_images - batch + 1) as u32;
+    let index = b.input_u32("index", order);
+    let state = b.state(0, cursor, 0);
+    let x = b.output("x", batch * pixels, Rule::Exact);
+    let y = b.output_u32("y", batch);
+    let op = Op::Gather {
+        images,
+        labels,
+        index,
+        state,
+        x,
+        y,
+        batch,
+        pixels,
+    };
+    b.case(
+        "data",
+        "gather",
+        format!("{batch}×{pixels} of {n_images} from {cursor}"),
+        vec![op],
+        None,
+    )
+}
+
+/// Argmax, accuracy, confusion counts and the batch record, with ties among the logits.
+fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
+    let mut b = Builder::new();
+    let values: Vec<f32> = rng
+        .vec(batch * classes, -2.0, 2.0)
+        .iter()
+        .map(|v| v.round())
+        .collect();
+    // About half the labels are the prediction, so that accuracy counts are neither 0 nor all.
+    let mut best = vec![0; batch];
+    cpu::data::argmax(&values, classes, &mut best);
+    let labels = (0..batch)
+        .map(|i| {
+            if rng.below(2) == 0 {
+                best[i]
+            } else {
+                rng.below(classes) as u32
+            }
+        })
+        .collect();
+    let logits = b.input("logits", values);
+    let labels = b.input_u32("labels", labels);
+    let loss = b.input("loss", rng.vec(batch, 0.0, 3.0));
+    let penalties = b.input("penalties", rng.vec(2, 0.0, 0.1));
+    let record_row = rng.below(4) as u32;
+    let state = b.state(7, 0, record_row);
+    let pred = b.output_u32("pred", batch);
+    let counts = b.in_out_u32(
+        "confusion",
+        (0..classes * classes)
+            .map(|_| rng.below(5) as u32)
+            .collect(),
+    );
+    let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + 2 });
+    // A second state to advance, so that Record reads the state as it was.
+    let s = b.in_out_u32("state", vec![7, 5, record_row]);
+    let ops = vec![
+        Op::Argmax {
+            logits,
+            pred,
+            batch,
+            classes,
+        },
+        Op::Confusion {
+            labels,
+            pred,
+            counts,
+            batch,
+            classes,
+        },
+        Op::Record {
+            loss,
+            pred,
+            labels,
+            penalties: Some((penalties, 2)),
+            state,
+            records,
+            batch,
+        },
+        Op::Advance {
+            state: s,
+            batch,
+            train: true,
+        },
+    ];
+    b.case("data", "metrics", format!("{batch}×{classes}"), ops, None)
+}

@@ -1,0 +1,64 @@
+//! Reference for shaders/data.wgsl: batches in (gather), metrics out (argmax, confusion, record).
+
+/// Byte `i` of u8 data packed four to a little-endian u32.
+pub fn byte(packed: &[u32], i: usize) -> u8 {
+    (packed[i / 4] >> (8 * (i % 4))) as u8
+}
+
+/// Packs bytes four to a u32, little-endian, zero-padded: how images travel to the GPU.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32))
+        .collect()
+}
+
+/// x (B, P) = the images index[cursor..cursor + B] scaled by 1/255 (a multiply, as on the GPU);
+/// y (B) their labels.
+pub fn gather(
+    images: &[u32],
+    labels: &[u32],
+    index: &[u32],
+    cursor: usize,
+    pixels: usize,
+    x: &mut [f32],
+    y: &mut [u32],
+) {
+    for (b, (row, label)) in x.chunks_exact_mut(pixels).zip(y.iter_mut()).enumerate() {
+        let image = index[cursor + b] as usize;
+        for (p, v) in row.iter_mut().enumerate() {
+            *v = byte(images, image * pixels + p) as f32 * (1.0 / 255.0);
+        }
+        *label = labels[image];
+    }
+}
+
+/// The index of the first largest value of each row of logits (B, C).
+pub fn argmax(logits: &[f32], classes: usize, pred: &mut [u32]) {
+    for (row, p) in logits.chunks_exact(classes).zip(pred.iter_mut()) {
+        let mut best = 0;
+        for j in 1..classes {
+            if row[j] > row[best] {
+                best = j;
+            }
+        }
+        *p = best as u32;
+    }
+}
+
+/// counts (C, C) += the (label, prediction) pairs.
+pub fn confusion(labels: &[u32], pred: &[u32], classes: usize, counts: &mut [u32]) {
+    for (&l, &p) in labels.iter().zip(pred) {
+        counts[l as usize * classes + p as usize] += 1;
+    }
+}
+
+/// (mean loss + Σ penalties, #correct, B) for one batch, summed in order as the kernel does.
+pub fn record(loss: &[f32], pred: &[u32], labels: &[u32], penalties: &[f32]) -> [f32; 3] {
+    let sum: f32 = loss.iter().fold(0.0, |s, &l| s + l);
+    let total = penalties
+        .iter()
+        .fold(sum / loss.len() as f32, |t, &p| t + p);
+    let correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
+    [total, correct as f32, loss.len() as f32]
+}

@@ -1,0 +1,36 @@
+//! Reference for shaders/matmul.wgsl: `c = act(op(a)·op(b) + bias)` and the bias gradient.
+
+use ndarray::{ArrayView2, Axis};
+
+use super::activation::activate;
+use crate::graph::ops::Matmul;
+
+/// c (m, n) = act(op(a) · op(b) + bias); see [`Matmul`] for the stored layouts.
+pub fn matmul(op: &Matmul, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32]) {
+    let &Matmul { m, n, k, .. } = op;
+    let a = if op.trans_a {
+        ArrayView2::from_shape((k, m), a).unwrap().reversed_axes()
+    } else {
+        ArrayView2::from_shape((m, k), a).unwrap()
+    };
+    let b = if op.trans_b {
+        ArrayView2::from_shape((n, k), b).unwrap().reversed_axes()
+    } else {
+        ArrayView2::from_shape((k, n), b).unwrap()
+    };
+    let mut out = a.dot(&b);
+    if let Some(bias) = bias {
+        out += &ArrayView2::from_shape((1, n), bias).unwrap();
+    }
+    for (dst, v) in c.iter_mut().zip(out.iter()) {
+        *dst = activate(op.act, *v);
+    }
+}
+
+/// db (cols) = Σ over rows of dy (rows, cols).
+pub fn bias_grad(dy: &[f32], rows: usize, cols: usize, db: &mut [f32]) {
+    let sums = ArrayView2::from_shape((rows, cols), dy)
+        .unwrap()
+        .sum_axis(Axis(0));
+    db.copy_from_slice(sums.as_slice().unwrap());
+}

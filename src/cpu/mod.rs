@@ -1,0 +1,491 @@
+//! The CPU reference: every op of `graph::ops` written plainly on ndarray and slices. It is the
+//! specification the WGSL kernels are checked against, and the `--device cpu` executor.
+//! `cpu` never imports `gpu`.
+
+pub mod activation;
+pub mod batchnorm;
+pub mod conv;
+pub mod data;
+pub mod dropout;
+pub mod matmul;
+pub mod optimizer;
+pub mod pool;
+pub mod softmax_xent;
+
+use crate::graph::ops::{Op, RECORD_WIDTH};
+use crate::graph::{Counters, DType, Engine, Program, T};
+
+/// A tensor in host memory.
+#[derive(Debug, Clone)]
+enum Buffer {
+    F32(Vec<f32>),
+    U32(Vec<u32>),
+}
+
+/// Runs a [`Program`] on the CPU.
+pub struct CpuEngine {
+    lists: Vec<Vec<Op>>,
+    buffers: Vec<Buffer>,
+    counters: Counters,
+}
+
+impl CpuEngine {
+    /// Allocates every tensor of `program`, zero-filled.
+    pub fn new(program: &Program) -> Self {
+        let buffers = program
+            .tensors
+            .iter()
+            .map(|t| match t.dtype {
+                DType::F32 => Buffer::F32(vec![0.0; t.len]),
+                DType::U32 => Buffer::U32(vec![0; t.len]),
+            })
+            .collect();
+        CpuEngine {
+            lists: program.lists.clone(),
+            buffers,
+            counters: Counters::default(),
+        }
+    }
+
+    fn f(&self, t: T) -> &[f32] {
+        match &self.buffers[t.0] {
+            Buffer::F32(v) => v,
+            Buffer::U32(_) => panic!("tensor {} is u32, not f32", t.0),
+        }
+    }
+
+    fn u(&self, t: T) -> &[u32] {
+        match &self.buffers[t.0] {
+            Buffer::U32(v) => v,
+            Buffer::F32(_) => panic!("tensor {} is f32, not u32", t.0),
+        }
+    }
+
+    /// Takes an output tensor out so that it can be written while inputs are borrowed.
+    fn take_f(&mut self, t: T) -> Vec<f32> {
+        match std::mem::replace(&mut self.buffers[t.0], Buffer::F32(Vec::new())) {
+            Buffer::F32(v) => v,
+            Buffer::U32(_) => panic!("tensor {} is u32, not f32", t.0),
+        }
+    }
+
+    fn take_u(&mut self, t: T) -> Vec<u32> {
+        match std::mem::replace(&mut self.buffers[t.0], Buffer::U32(Vec::new())) {
+            Buffer::U32(v) => v,
+            Buffer::F32(_) => panic!("tensor {} is f32, not u32", t.0),
+        }
+    }
+
+    fn put_f(&mut self, t: T, v: Vec<f32>) {
+        self.buffers[t.0] = Buffer::F32(v);
+    }
+
+    fn put_u(&mut self, t: T, v: Vec<u32>) {
+        self.buffers[t.0] = Buffer::U32(v);
+    }
+
+    /// Runs one op.
+    pub fn exec(&mut self, op: &Op) {
+        match *op {
+            Op::Gather {
+                images,
+                labels,
+                index,
+                state,
+                x,
+                y,
+                batch,
+                pixels,
+            } => {
+                let (mut xs, mut ys) = (self.take_f(x), self.take_u(y));
+                let cursor = self.u(state)[1] as usize;
+                data::gather(
+                    self.u(images),
+                    self.u(labels),
+                    self.u(index),
+                    cursor,
+                    pixels,
+                    &mut xs[..batch * pixels],
+                    &mut ys[..batch],
+                );
+                self.put_f(x, xs);
+                self.put_u(y, ys);
+            }
+            Op::Matmul(ref mm) => {
+                let mut c = self.take_f(mm.c);
+                matmul::matmul(
+                    mm,
+                    self.f(mm.a),
+                    self.f(mm.b),
+                    mm.bias.map(|b| self.f(b)),
+                    &mut c[..mm.m * mm.n],
+                );
+                self.put_f(mm.c, c);
+            }
+            Op::BiasGrad { dy, db, rows, cols } => {
+                let mut out = self.take_f(db);
+                matmul::bias_grad(&self.f(dy)[..rows * cols], rows, cols, &mut out[..cols]);
+                self.put_f(db, out);
+            }
+            Op::Activation { x, y, act, len } => {
+                let mut out = self.take_f(y);
+                activation::forward(act, &self.f(x)[..len], &mut out[..len]);
+                self.put_f(y, out);
+            }
+            Op::ActivationGrad {
+                y,
+                dy,
+                dx,
+                act,
+                len,
+            } => {
+                let mut out = self.take_f(dx);
+                activation::backward(act, &self.f(y)[..len], &self.f(dy)[..len], &mut out[..len]);
+                self.put_f(dx, out);
+            }
+            Op::SoftmaxXent {
+                logits,
+                labels,
+                loss,
+                probs,
+                dlogits,
+                batch,
+                classes,
+                scale,
+            } => {
+                let mut l = self.take_f(loss);
+                let mut p = probs.map(|t| self.take_f(t));
+                let mut d = dlogits.map(|t| self.take_f(t));
+                softmax_xent::softmax_xent(
+                    &self.f(logits)[..batch * classes],
+                    self.u(labels),
+                    classes,
+                    scale,
+                    &mut l[..batch],
+                    p.as_deref_mut(),
+                    d.as_deref_mut(),
+                );
+                self.put_f(loss, l);
+                if let (Some(t), Some(v)) = (probs, p) {
+                    self.put_f(t, v);
+                }
+                if let (Some(t), Some(v)) = (dlogits, d) {
+                    self.put_f(t, v);
+                }
+            }
+            Op::Im2col { x, cols, ref g } => {
+                let mut out = self.take_f(cols);
+                conv::im2col(g, self.f(x), &mut out[..g.out_pixels() * g.patch()]);
+                self.put_f(cols, out);
+            }
+            Op::Col2im { dcols, dx, ref g } => {
+                let mut out = self.take_f(dx);
+                conv::col2im(g, self.f(dcols), &mut out[..g.input_len()]);
+                self.put_f(dx, out);
+            }
+            Op::MaxPool {
+                x,
+                y,
+                argmax,
+                ref g,
+            } => {
+                let (mut out, mut arg) = (self.take_f(y), self.take_u(argmax));
+                pool::max_forward(g, self.f(x), &mut out, &mut arg);
+                self.put_f(y, out);
+                self.put_u(argmax, arg);
+            }
+            Op::MaxPoolGrad {
+                dy,
+                argmax,
+                dx,
+                ref g,
+            } => {
+                let mut out = self.take_f(dx);
+                let n = g.out_pixels() * g.c;
+                pool::max_backward(
+                    &self.f(dy)[..n],
+                    &self.u(argmax)[..n],
+                    &mut out[..g.input_len()],
+                );
+                self.put_f(dx, out);
+            }
+            Op::AvgPool { x, y, ref g } => {
+                let mut out = self.take_f(y);
+                pool::avg_forward(g, self.f(x), &mut out);
+                self.put_f(y, out);
+            }
+            Op::AvgPoolGrad { dy, dx, ref g } => {
+                let mut out = self.take_f(dx);
+                pool::avg_backward(g, self.f(dy), &mut out[..g.input_len()]);
+                self.put_f(dx, out);
+            }
+            Op::Dropout {
+                x,
+                y,
+                state,
+                len,
+                rate,
+                seed,
+            } => {
+                let mut out = self.take_f(y);
+                dropout::dropout(
+                    &self.f(x)[..len],
+                    &mut out[..len],
+                    rate,
+                    seed,
+                    self.u(state)[0],
+                );
+                self.put_f(y, out);
+            }
+            Op::BatchNormStats {
+                x,
+                mean,
+                var,
+                moving_mean,
+                moving_var,
+                rows,
+                cols,
+                momentum,
+            } => {
+                let (mut m, mut v) = (self.take_f(mean), self.take_f(var));
+                let (mut mm, mut mv) = (self.take_f(moving_mean), self.take_f(moving_var));
+                batchnorm::stats(
+                    &self.f(x)[..rows * cols],
+                    rows,
+                    cols,
+                    momentum,
+                    &mut m,
+                    &mut v,
+                    &mut mm,
+                    &mut mv,
+                );
+                self.put_f(mean, m);
+                self.put_f(var, v);
+                self.put_f(moving_mean, mm);
+                self.put_f(moving_var, mv);
+            }
+            Op::BatchNormApply {
+                x,
+                mean,
+                var,
+                gamma,
+                beta,
+                y,
+                rows,
+                cols,
+                eps,
+            } => {
+                let mut out = self.take_f(y);
+                batchnorm::apply(
+                    &self.f(x)[..rows * cols],
+                    self.f(mean),
+                    self.f(var),
+                    self.f(gamma),
+                    self.f(beta),
+                    cols,
+                    eps,
+                    &mut out[..rows * cols],
+                );
+                self.put_f(y, out);
+            }
+            Op::BatchNormGrad {
+                x,
+                dy,
+                mean,
+                var,
+                gamma,
+                dx,
+                dgamma,
+                dbeta,
+                rows,
+                cols,
+                eps,
+            } => {
+                let (mut dg, mut db) = (self.take_f(dgamma), self.take_f(dbeta));
+                let mut d = dx.map(|t| self.take_f(t));
+                batchnorm::backward(
+                    &self.f(x)[..rows * cols],
+                    &self.f(dy)[..rows * cols],
+                    self.f(mean),
+                    self.f(var),
+                    self.f(gamma),
+                    rows,
+                    cols,
+                    eps,
+                    d.as_deref_mut().map(|d| &mut d[..rows * cols]),
+                    &mut dg,
+                    &mut db,
+                );
+                self.put_f(dgamma, dg);
+                self.put_f(dbeta, db);
+                if let (Some(t), Some(v)) = (dx, d) {
+                    self.put_f(t, v);
+                }
+            }
+            Op::L2Penalty {
+                w,
+                penalties,
+                slot,
+                len,
+                c,
+            } => {
+                let value = optimizer::l2_penalty(&self.f(w)[..len], c);
+                let mut p = self.take_f(penalties);
+                p[slot] = value;
+                self.put_f(penalties, p);
+            }
+            Op::L2Grad { w, g, len, c } => {
+                let mut out = self.take_f(g);
+                optimizer::l2_grad(&self.f(w)[..len], &mut out[..len], c);
+                self.put_f(g, out);
+            }
+            Op::Update {
+                w,
+                g,
+                m,
+                v,
+                state,
+                len,
+                ref opt,
+            } => {
+                let mut wv = self.take_f(w);
+                let mut mv = m.map(|t| self.take_f(t));
+                let mut vv = v.map(|t| self.take_f(t));
+                let step = self.u(state)[0];
+                optimizer::update(
+                    opt,
+                    &mut wv[..len],
+                    &self.f(g)[..len],
+                    mv.as_deref_mut(),
+                    vv.as_deref_mut(),
+                    step,
+                );
+                self.put_f(w, wv);
+                if let (Some(t), Some(x)) = (m, mv) {
+                    self.put_f(t, x);
+                }
+                if let (Some(t), Some(x)) = (v, vv) {
+                    self.put_f(t, x);
+                }
+            }
+            Op::Argmax {
+                logits,
+                pred,
+                batch,
+                classes,
+            } => {
+                let mut out = self.take_u(pred);
+                data::argmax(
+                    &self.f(logits)[..batch * classes],
+                    classes,
+                    &mut out[..batch],
+                );
+                self.put_u(pred, out);
+            }
+            Op::Confusion {
+                labels,
+                pred,
+                counts,
+                batch,
+                classes,
+            } => {
+                let mut out = self.take_u(counts);
+                data::confusion(
+                    &self.u(labels)[..batch],
+                    &self.u(pred)[..batch],
+                    classes,
+                    &mut out,
+                );
+                self.put_u(counts, out);
+            }
+            Op::Record {
+                loss,
+                pred,
+                labels,
+                penalties,
+                state,
+                records,
+                batch,
+            } => {
+                let pens = penalties.map(|(t, n)| &self.f(t)[..n]).unwrap_or(&[]);
+                let row = data::record(
+                    &self.f(loss)[..batch],
+                    &self.u(pred)[..batch],
+                    &self.u(labels)[..batch],
+                    pens,
+                );
+                let at = self.u(state)[2] as usize * RECORD_WIDTH;
+                let mut out = self.take_f(records);
+                out[at..at + RECORD_WIDTH].copy_from_slice(&row);
+                self.put_f(records, out);
+            }
+            Op::Advance {
+                state,
+                batch,
+                train,
+            } => {
+                let mut s = self.take_u(state);
+                s[0] += train as u32;
+                s[1] += batch as u32;
+                s[2] += 1;
+                self.put_u(state, s);
+            }
+        }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn write_f32(&mut self, t: T, data: &[f32]) -> anyhow::Result<()> {
+        let mut v = self.take_f(t);
+        anyhow::ensure!(
+            data.len() <= v.len(),
+            "{} values for a tensor of {}",
+            data.len(),
+            v.len()
+        );
+        v[..data.len()].copy_from_slice(data);
+        self.put_f(t, v);
+        Ok(())
+    }
+
+    fn write_u32(&mut self, t: T, data: &[u32]) -> anyhow::Result<()> {
+        let mut v = self.take_u(t);
+        anyhow::ensure!(
+            data.len() <= v.len(),
+            "{} values for a tensor of {}",
+            data.len(),
+            v.len()
+        );
+        v[..data.len()].copy_from_slice(data);
+        self.put_u(t, v);
+        Ok(())
+    }
+
+    fn read_f32(&mut self, t: T) -> anyhow::Result<Vec<f32>> {
+        Ok(self.f(t).to_vec())
+    }
+
+    fn read_u32(&mut self, t: T) -> anyhow::Result<Vec<u32>> {
+        Ok(self.u(t).to_vec())
+    }
+
+    fn run(&mut self, list: usize, times: usize) -> anyhow::Result<()> {
+        let ops = std::mem::take(&mut self.lists[list]);
+        for _ in 0..times {
+            for op in &ops {
+                self.exec(op);
+            }
+        }
+        self.counters.dispatches += (ops.len() * times) as u64;
+        self.lists[list] = ops;
+        Ok(())
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+}

@@ -1,0 +1,131 @@
+//! Dispatch for shaders/batchnorm.wgsl (reference: src/cpu/batchnorm.rs).
+
+use super::engine::Compiler;
+use super::kernels::{grid, Dispatch, BATCHNORM};
+use crate::graph::ops::Op;
+
+/// The uniform block `Norm`.
+fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> [u32; 5] {
+    let one_minus = (1.0 - momentum as f64) as f32;
+    [
+        rows as u32,
+        cols as u32,
+        momentum.to_bits(),
+        one_minus.to_bits(),
+        eps.to_bits(),
+    ]
+}
+
+pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    match *op {
+        Op::BatchNormStats {
+            x,
+            mean,
+            var,
+            moving_mean,
+            moving_var,
+            rows,
+            cols,
+            momentum,
+        } => {
+            anyhow::ensure!(
+                cols <= 65_535,
+                "batch norm over {cols} features is too wide"
+            );
+            Ok(vec![c.dispatch(
+                BATCHNORM,
+                "stats",
+                &[],
+                (0, &norm(rows, cols, momentum, 0.0)),
+                &[
+                    (1, c.buf(x)),
+                    (5, c.buf(mean)),
+                    (6, c.buf(var)),
+                    (7, c.buf(moving_mean)),
+                    (8, c.buf(moving_var)),
+                ],
+                [cols as u32, 1, 1],
+            )?])
+        }
+        Op::BatchNormApply {
+            x,
+            mean,
+            var,
+            gamma,
+            beta,
+            y,
+            rows,
+            cols,
+            eps,
+        } => Ok(vec![c.dispatch(
+            BATCHNORM,
+            "apply",
+            &[],
+            (0, &norm(rows, cols, 0.0, eps)),
+            &[
+                (1, c.buf(x)),
+                (3, c.buf(gamma)),
+                (4, c.buf(beta)),
+                (5, c.buf(mean)),
+                (6, c.buf(var)),
+                (9, c.buf(y)),
+            ],
+            grid(rows * cols, 256),
+        )?]),
+        Op::BatchNormGrad {
+            x,
+            dy,
+            mean,
+            var,
+            gamma,
+            dx,
+            dgamma,
+            dbeta,
+            rows,
+            cols,
+            eps,
+        } => {
+            anyhow::ensure!(
+                cols <= 65_535,
+                "batch norm over {cols} features is too wide"
+            );
+            let params = norm(rows, cols, 0.0, eps);
+            let mut out = vec![c.dispatch(
+                BATCHNORM,
+                "grad_sums",
+                &[],
+                (0, &params),
+                &[
+                    (1, c.buf(x)),
+                    (2, c.buf(dy)),
+                    (5, c.buf(mean)),
+                    (6, c.buf(var)),
+                    (10, c.buf(dgamma)),
+                    (11, c.buf(dbeta)),
+                ],
+                [cols as u32, 1, 1],
+            )?];
+            if let Some(dx) = dx {
+                out.push(c.dispatch(
+                    BATCHNORM,
+                    "grad_input",
+                    &[],
+                    (0, &params),
+                    &[
+                        (1, c.buf(x)),
+                        (2, c.buf(dy)),
+                        (3, c.buf(gamma)),
+                        (5, c.buf(mean)),
+                        (6, c.buf(var)),
+                        (9, c.buf(dx)),
+                        (10, c.buf(dgamma)),
+                        (11, c.buf(dbeta)),
+                    ],
+                    grid(rows * cols, 256),
+                )?);
+            }
+            Ok(out)
+        }
+        _ => unreachable!("not a batch-norm op: {op:?}"),
+    }
+}

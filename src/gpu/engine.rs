@@ -1,0 +1,271 @@
+//! The GPU executor: one wgpu buffer per tensor, allocated once; every op list compiled once into
+//! dispatches (pipeline + bind group + workgroup counts); `run` records many steps into one
+//! compute pass and one submission, and never waits.
+
+use super::context::{one_line, GpuContext};
+use super::kernels::{Dispatch, Kernels, Shader};
+use super::{batchnorm, conv, data, elementwise, matmul, optimizer, pool, softmax_xent};
+use crate::graph::{Counters, Engine, Op, Program, TensorSpec, T};
+
+/// What an op's compiler needs: the device, the pipelines, and the tensors' buffers.
+pub struct Compiler<'a> {
+    pub ctx: &'a GpuContext,
+    pub kernels: &'a Kernels,
+    buffers: &'a [wgpu::Buffer],
+}
+
+impl Compiler<'_> {
+    /// The buffer of tensor `t`.
+    pub fn buf(&self, t: T) -> &wgpu::Buffer {
+        &self.buffers[t.0]
+    }
+
+    /// The buffer of `t`, or a small unused one where a kernel declares a binding that this
+    /// use of it does not need (each placeholder is its own, so writable bindings never alias).
+    pub fn buf_or_placeholder(&self, t: Option<T>) -> wgpu::Buffer {
+        match t {
+            Some(t) => self.buffers[t.0].clone(),
+            None => self.scratch(4),
+        }
+    }
+
+    /// A new device buffer of `floats` 4-byte elements (scratch space an op keeps).
+    pub fn scratch(&self, floats: usize) -> wgpu::Buffer {
+        storage_buffer(self.ctx, floats, "scratch")
+    }
+
+    pub fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> anyhow::Result<std::rc::Rc<wgpu::ComputePipeline>> {
+        self.kernels.pipeline(self.ctx, shader, entry, constants)
+    }
+
+    /// A dispatch of `entry` with its uniform block `params` at binding 0 and `bindings` after it.
+    pub fn dispatch(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        params: (u32, &[u32]),
+        bindings: &[(u32, &wgpu::Buffer)],
+        groups: [u32; 3],
+    ) -> anyhow::Result<Dispatch> {
+        let pipeline = self.pipeline(shader, entry, constants)?;
+        let uniform = super::kernels::uniform(self.ctx, params.1);
+        let mut all = vec![(params.0, &uniform)];
+        all.extend_from_slice(bindings);
+        Ok(super::kernels::dispatch(
+            self.ctx, pipeline, entry, &all, groups,
+        ))
+    }
+}
+
+/// A buffer that kernels read and write and the host copies to and from. Sizes are rounded up
+/// to 16 bytes so that any buffer can be bound as an array of vec4.
+fn storage_buffer(ctx: &GpuContext, elements: usize, label: &str) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: ((elements * 4).max(16) as u64).next_multiple_of(16),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// The dispatches that run `op`.
+fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    match op {
+        Op::Matmul(mm) => matmul::compile(c, mm),
+        Op::BiasGrad { .. } => matmul::compile_bias_grad(c, op),
+        Op::Activation { .. } | Op::ActivationGrad { .. } | Op::Dropout { .. } => {
+            elementwise::compile(c, op)
+        }
+        Op::SoftmaxXent { .. } => softmax_xent::compile(c, op),
+        Op::Im2col { .. } | Op::Col2im { .. } => conv::compile(c, op),
+        Op::MaxPool { .. }
+        | Op::MaxPoolGrad { .. }
+        | Op::AvgPool { .. }
+        | Op::AvgPoolGrad { .. } => pool::compile(c, op),
+        Op::BatchNormStats { .. } | Op::BatchNormApply { .. } | Op::BatchNormGrad { .. } => {
+            batchnorm::compile(c, op)
+        }
+        Op::L2Penalty { .. } | Op::L2Grad { .. } | Op::Update { .. } => optimizer::compile(c, op),
+        Op::Gather { .. }
+        | Op::Argmax { .. }
+        | Op::Confusion { .. }
+        | Op::Record { .. }
+        | Op::Advance { .. } => data::compile(c, op),
+    }
+}
+
+/// Runs a [`Program`] on a wgpu device.
+pub struct GpuEngine<'a> {
+    ctx: &'a GpuContext,
+    specs: Vec<TensorSpec>,
+    buffers: Vec<wgpu::Buffer>,
+    lists: Vec<Vec<Dispatch>>,
+    counters: Counters,
+}
+
+impl<'a> GpuEngine<'a> {
+    /// Allocates every tensor (zero-filled) and compiles every op list of `program`.
+    pub fn new(ctx: &'a GpuContext, program: &Program) -> anyhow::Result<Self> {
+        let limit = ctx.device.limits().max_storage_buffer_binding_size as usize;
+        for t in &program.tensors {
+            anyhow::ensure!(
+                t.len * 4 <= limit,
+                "tensor {} needs {} MiB, over this adapter's {} MiB storage binding limit: use a smaller batch",
+                t.name,
+                t.len * 4 >> 20,
+                limit >> 20
+            );
+        }
+        let buffers: Vec<wgpu::Buffer> = program
+            .tensors
+            .iter()
+            .map(|t| storage_buffer(ctx, t.len, &t.name))
+            .collect();
+        let kernels = Kernels::new();
+        let compiler = Compiler {
+            ctx,
+            kernels: &kernels,
+            buffers: &buffers,
+        };
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut lists = Vec::new();
+        for ops in &program.lists {
+            let mut dispatches = Vec::new();
+            for op in ops {
+                dispatches.extend(compile_op(&compiler, op)?);
+            }
+            lists.push(dispatches);
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            anyhow::bail!("building the GPU schedule: {}", one_line(&e.to_string()));
+        }
+        Ok(GpuEngine {
+            ctx,
+            specs: program.tensors.clone(),
+            buffers,
+            lists,
+            counters: Counters::default(),
+        })
+    }
+
+    /// How many kernel launches one run of list `list` makes.
+    pub fn dispatches_in(&self, list: usize) -> usize {
+        self.lists[list].len()
+    }
+
+    /// The entry points list `list` runs, in order (to show that a step runs on the GPU).
+    pub fn kernel_names(&self, list: usize) -> Vec<&'static str> {
+        self.lists[list].iter().map(|d| d.name).collect()
+    }
+
+    fn write_bytes(&mut self, t: T, bytes: &[u8]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            bytes.len() <= self.specs[t.0].len * 4,
+            "{} bytes for tensor {} of {} elements",
+            bytes.len(),
+            self.specs[t.0].name,
+            self.specs[t.0].len
+        );
+        // write_buffer needs a multiple of 4 bytes, which f32 and u32 data always are.
+        self.ctx.queue.write_buffer(&self.buffers[t.0], 0, bytes);
+        Ok(())
+    }
+
+    fn read_bytes(&mut self, t: T) -> anyhow::Result<Vec<u8>> {
+        let size = (self.specs[t.0].len * 4) as u64;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(&self.buffers[t.0], 0, &staging, 0, size);
+        self.ctx.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx.wait()?;
+        rx.recv()?
+            .map_err(|e| anyhow::anyhow!("reading {} back: {e}", self.specs[t.0].name))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| anyhow::anyhow!("reading {} back: {e}", self.specs[t.0].name))?
+            .to_vec();
+        staging.unmap();
+        self.counters.submits += 1;
+        self.counters.host_reads += 1;
+        Ok(bytes)
+    }
+}
+
+impl Engine for GpuEngine<'_> {
+    fn write_f32(&mut self, t: T, data: &[f32]) -> anyhow::Result<()> {
+        self.write_bytes(t, bytemuck::cast_slice(data))
+    }
+
+    fn write_u32(&mut self, t: T, data: &[u32]) -> anyhow::Result<()> {
+        self.write_bytes(t, bytemuck::cast_slice(data))
+    }
+
+    fn read_f32(&mut self, t: T) -> anyhow::Result<Vec<f32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    fn read_u32(&mut self, t: T) -> anyhow::Result<Vec<u32>> {
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(t)?))
+    }
+
+    fn run(&mut self, list: usize, times: usize) -> anyhow::Result<()> {
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("steps"),
+            });
+        {
+            // One pass for everything: wgpu inserts the barrier each dispatch needs to see the
+            // writes of the ones before it.
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("steps"),
+                timestamp_writes: None,
+            });
+            for _ in 0..times {
+                for d in &self.lists[list] {
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                }
+            }
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        self.counters.dispatches += (self.lists[list].len() * times) as u64;
+        self.counters.submits += 1;
+        self.ctx.take_error()
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn name(&self) -> String {
+        self.ctx.adapter.info.name.clone()
+    }
+}

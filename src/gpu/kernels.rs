@@ -1,0 +1,228 @@
+//! The WGSL sources, embedded in the binary, and the pipelines built from them.
+//!
+//! A shader module is compiled once per file; a pipeline once per (file, entry point,
+//! override constants). Pipelines use the layout the shader implies (`layout: None`): each
+//! entry point's bind group holds exactly the bindings that entry point uses.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use wgpu::util::DeviceExt;
+
+use super::context::{one_line, GpuContext};
+
+/// A kernel file: `shaders/<name>.wgsl` with `shaders/common.wgsl` in front of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! shader {
+    ($name:literal) => {
+        Shader {
+            name: $name,
+            source: concat!(
+                include_str!("../../shaders/common.wgsl"),
+                include_str!(concat!("../../shaders/", $name, ".wgsl"))
+            ),
+        }
+    };
+}
+
+pub const MATMUL: Shader = shader!("matmul");
+pub const ACTIVATION: Shader = shader!("activation");
+pub const SOFTMAX_XENT: Shader = shader!("softmax_xent");
+pub const CONV: Shader = shader!("conv");
+pub const POOL: Shader = shader!("pool");
+pub const DROPOUT: Shader = shader!("dropout");
+pub const BATCHNORM: Shader = shader!("batchnorm");
+pub const OPTIMIZER: Shader = shader!("optimizer");
+pub const DATA: Shader = shader!("data");
+
+/// Every kernel file.
+pub const SHADERS: [Shader; 9] = [
+    MATMUL,
+    ACTIVATION,
+    SOFTMAX_XENT,
+    CONV,
+    POOL,
+    DROPOUT,
+    BATCHNORM,
+    OPTIMIZER,
+    DATA,
+];
+
+/// Parses and validates WGSL with naga, with no device: the error is naga's report.
+pub fn validate(source: &str) -> Result<naga::Module, String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{e:?}"))?;
+    Ok(module)
+}
+
+type PipelineKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
+/// Compiled shader modules and pipelines, built on first use and kept.
+pub struct Kernels {
+    modules: RefCell<HashMap<&'static str, Rc<wgpu::ShaderModule>>>,
+    pipelines: RefCell<HashMap<PipelineKey, Rc<wgpu::ComputePipeline>>>,
+}
+
+impl Default for Kernels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Kernels {
+    pub fn new() -> Self {
+        Kernels {
+            modules: RefCell::new(HashMap::new()),
+            pipelines: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn module(&self, ctx: &GpuContext, shader: Shader) -> anyhow::Result<Rc<wgpu::ShaderModule>> {
+        if let Some(m) = self.modules.borrow().get(shader.name) {
+            return Ok(m.clone());
+        }
+        // An invalid shader would otherwise panic inside wgpu: catch it as an error instead.
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            anyhow::bail!("shader {}.wgsl: {}", shader.name, one_line(&e.to_string()));
+        }
+        let module = Rc::new(module);
+        self.modules
+            .borrow_mut()
+            .insert(shader.name, module.clone());
+        Ok(module)
+    }
+
+    /// The pipeline for `entry` of `shader` with the given override constants.
+    pub fn pipeline(
+        &self,
+        ctx: &GpuContext,
+        shader: Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> anyhow::Result<Rc<wgpu::ComputePipeline>> {
+        let key = (
+            shader.name,
+            entry,
+            constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        );
+        if let Some(p) = self.pipelines.borrow().get(&key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(ctx, shader)?;
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            anyhow::bail!(
+                "pipeline {}.wgsl:{entry}: {}",
+                shader.name,
+                one_line(&e.to_string())
+            );
+        }
+        let pipeline = Rc::new(pipeline);
+        self.pipelines.borrow_mut().insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+}
+
+/// One recorded kernel launch: what a compute pass needs to run it.
+pub struct Dispatch {
+    pub pipeline: Rc<wgpu::ComputePipeline>,
+    pub bind_group: wgpu::BindGroup,
+    pub groups: [u32; 3],
+    /// The entry point's name, for profiles and errors.
+    pub name: &'static str,
+}
+
+/// A small uniform buffer holding a kernel's parameters (u32 words; floats as their bits).
+/// Uniform structs are padded to 16 bytes.
+pub fn uniform(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
+    let mut padded = words.to_vec();
+    padded.resize(words.len().div_ceil(4).max(1) * 4, 0);
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+}
+
+/// Builds a dispatch of `entry` with `bindings` (binding number, buffer) in group 0.
+pub fn dispatch(
+    ctx: &GpuContext,
+    pipeline: Rc<wgpu::ComputePipeline>,
+    name: &'static str,
+    bindings: &[(u32, &wgpu::Buffer)],
+    groups: [u32; 3],
+) -> Dispatch {
+    let layout = pipeline.get_bind_group_layout(0);
+    let entries: Vec<wgpu::BindGroupEntry> = bindings
+        .iter()
+        .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+            binding,
+            resource: buffer.as_entire_binding(),
+        })
+        .collect();
+    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(name),
+        layout: &layout,
+        entries: &entries,
+    });
+    Dispatch {
+        pipeline,
+        bind_group,
+        groups,
+        name,
+    }
+}
+
+/// Workgroups for `n` invocations of a one-dimensional kernel of `wg` invocations each, on a
+/// grid whose x axis holds at most 65,535 (the kernel flattens it back: `flat_index`).
+pub fn grid(n: usize, wg: usize) -> [u32; 3] {
+    let groups = n.div_ceil(wg).max(1);
+    let x = groups.min(65_535);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_and_stays_in_limits() {
+        for n in [1, 255, 256, 257, 65_535 * 256, 65_535 * 256 + 1, 50_000_000] {
+            let [x, y, _] = grid(n, 256);
+            assert!(x <= 65_535 && y <= 65_535);
+            assert!((x as usize) * (y as usize) * 256 >= n);
+        }
+    }
+}

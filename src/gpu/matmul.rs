@@ -1,0 +1,129 @@
+//! Dispatch for shaders/matmul.wgsl (reference: src/cpu/matmul.rs).
+//!
+//! The kernel reads rows as vec4, so a stored matrix whose row length is not a multiple of 4 is
+//! first copied into a zero-padded scratch (`pack_rows`). When the output has few 32×32 tiles
+//! and K is long, K is split across workgroups (split-K) so that a large GPU has work for all of
+//! its cores; the slices are added in a fixed order.
+
+use super::engine::Compiler;
+use super::kernels::{grid, Dispatch, MATMUL};
+use crate::graph::ops::{Matmul, Op};
+
+/// Output tile of one 8×8 workgroup of 4×4 blocks.
+const TILE: usize = 32;
+/// Split K until about this many workgroups are in flight.
+const TARGET_WORKGROUPS: usize = 128;
+/// Shortest K-slice worth a workgroup of its own.
+const MIN_K_SLICE: usize = 256;
+
+/// How K is cut: (slice length, number of slices).
+pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let splits = TARGET_WORKGROUPS
+        .div_ceil(tiles)
+        .min(k / MIN_K_SLICE)
+        .max(1);
+    let chunk = k.div_ceil(splits).next_multiple_of(4);
+    (chunk, k.div_ceil(chunk))
+}
+
+pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
+    let &Matmul { m, n, k, .. } = mm;
+    let mut out = Vec::new();
+    let (a_rows, a_cols) = if mm.trans_a { (k, m) } else { (m, k) };
+    let (b_rows, b_cols) = if mm.trans_b { (n, k) } else { (k, n) };
+    let (a, lda) = aligned(c, c.buf(mm.a), a_rows, a_cols, &mut out)?;
+    let (b, ldb) = aligned(c, c.buf(mm.b), b_rows, b_cols, &mut out)?;
+    let (chunk, splits) = split_k(m, n, k);
+    let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let bias = c.buf_or_placeholder(mm.bias);
+    let constants = [
+        ("TRANS_A", flag(mm.trans_a)),
+        ("TRANS_B", flag(mm.trans_b)),
+        ("HAS_BIAS", flag(mm.bias.is_some())),
+        ("ACT", mm.act.code() as f64),
+        ("PARTIAL", flag(splits > 1)),
+    ];
+    let groups = [
+        n.div_ceil(TILE) as u32,
+        m.div_ceil(TILE) as u32,
+        splits as u32,
+    ];
+    anyhow::ensure!(
+        groups.iter().all(|&g| g <= 65_535),
+        "matmul {m}×{k}·{k}×{n} is too large for one dispatch"
+    );
+    if splits == 1 {
+        out.push(c.dispatch(
+            MATMUL,
+            "matmul",
+            &constants,
+            (0, &dims(n)),
+            &[(1, &a), (2, &b), (3, &bias), (4, c.buf(mm.c))],
+            groups,
+        )?);
+    } else {
+        let partial = c.scratch(splits * m * n);
+        out.push(c.dispatch(
+            MATMUL,
+            "matmul",
+            &constants,
+            (0, &dims(n)),
+            &[(1, &a), (2, &b), (3, &bias), (4, &partial)],
+            groups,
+        )?);
+        out.push(c.dispatch(
+            MATMUL,
+            "sum_splits",
+            &constants,
+            (0, &dims(n)),
+            &[(3, &bias), (4, c.buf(mm.c)), (5, &partial)],
+            grid(m * n, 256),
+        )?);
+    }
+    Ok(out)
+}
+
+/// The matrix as the kernel can read it: itself when its rows are a multiple of 4 long,
+/// otherwise a zero-padded copy refreshed by a `pack_rows` dispatch before each use.
+fn aligned(
+    c: &Compiler,
+    buffer: &wgpu::Buffer,
+    rows: usize,
+    cols: usize,
+    out: &mut Vec<Dispatch>,
+) -> anyhow::Result<(wgpu::Buffer, usize)> {
+    if cols % 4 == 0 {
+        return Ok((buffer.clone(), cols));
+    }
+    let ld = cols.next_multiple_of(4);
+    let packed = c.scratch(rows * ld);
+    out.push(c.dispatch(
+        MATMUL,
+        "pack_rows",
+        &[],
+        (6, &[rows, cols, cols, ld].map(|v| v as u32)),
+        &[(7, buffer), (8, &packed)],
+        grid(rows * ld, 256),
+    )?);
+    Ok((packed, ld))
+}
+
+pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    let Op::BiasGrad { dy, db, rows, cols } = *op else {
+        unreachable!()
+    };
+    anyhow::ensure!(
+        cols <= 65_535,
+        "bias of {cols} columns is too wide for one dispatch"
+    );
+    Ok(vec![c.dispatch(
+        MATMUL,
+        "bias_grad",
+        &[],
+        (9, &[rows as u32, cols as u32]),
+        &[(10, c.buf(dy)), (11, c.buf(db))],
+        [cols as u32, 1, 1],
+    )?])
+}

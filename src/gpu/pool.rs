@@ -1,0 +1,54 @@
+//! Dispatch for shaders/pool.wgsl (reference: src/cpu/pool.rs).
+
+use super::engine::Compiler;
+use super::kernels::{grid, Dispatch, POOL};
+use crate::graph::ops::Op;
+
+pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    let d = match *op {
+        Op::MaxPool {
+            x,
+            y,
+            argmax,
+            ref g,
+        } => c.dispatch(
+            POOL,
+            "max_forward",
+            &[],
+            (0, &g.words()),
+            &[(1, c.buf(x)), (2, c.buf(y)), (3, c.buf(argmax))],
+            grid(g.out_pixels() * g.c, 256),
+        )?,
+        Op::AvgPool { x, y, ref g } => c.dispatch(
+            POOL,
+            "avg_forward",
+            &[],
+            (0, &g.words()),
+            &[(1, c.buf(x)), (2, c.buf(y))],
+            grid(g.out_pixels() * g.c, 256),
+        )?,
+        Op::MaxPoolGrad {
+            dy,
+            argmax,
+            dx,
+            ref g,
+        } => c.dispatch(
+            POOL,
+            "max_backward",
+            &[],
+            (0, &g.words()),
+            &[(1, c.buf(dy)), (2, c.buf(dx)), (4, c.buf(argmax))],
+            grid(g.input_len(), 256),
+        )?,
+        Op::AvgPoolGrad { dy, dx, ref g } => c.dispatch(
+            POOL,
+            "avg_backward",
+            &[],
+            (0, &g.words()),
+            &[(1, c.buf(dy)), (2, c.buf(dx))],
+            grid(g.input_len(), 256),
+        )?,
+        _ => unreachable!("not a pooling op: {op:?}"),
+    };
+    Ok(vec![d])
+}

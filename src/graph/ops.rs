@@ -1,0 +1,375 @@
+//! The ops a schedule is made of. Both executors run exactly these: `src/cpu/` plainly on
+//! ndarray, `src/gpu/` with the WGSL kernels in `shaders/`. Shapes are fixed when the schedule
+//! is built, so an op carries every size it needs; tensors are named by [`T`].
+
+/// A tensor of the program, by index into [`super::Program::tensors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct T(pub usize);
+
+/// Element types. WGSL has no u8: images travel as u32 words holding four pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    U32,
+}
+
+/// Element-wise activations (softmax is fused with the loss: [`Op::SoftmaxXent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Act {
+    /// The code the kernels use (`activate` in shaders/common.wgsl).
+    pub fn code(self) -> u32 {
+        match self {
+            Act::Linear => 0,
+            Act::Relu => 1,
+            Act::Sigmoid => 2,
+            Act::Tanh => 3,
+        }
+    }
+}
+
+/// Keras's two paddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// No padding: only windows entirely inside the image.
+    Valid,
+    /// Output size ceil(in / stride); the padding is split with the extra row/column after.
+    Same,
+}
+
+/// The geometry of a sliding window over NHWC images: a convolution's kernel or a pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub batch: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+/// Output size and padding before, along one axis, as Keras computes them.
+pub fn out_size(input: usize, k: usize, stride: usize, padding: Padding) -> Option<(usize, usize)> {
+    match padding {
+        Padding::Valid => (input >= k).then(|| ((input - k) / stride + 1, 0)),
+        Padding::Same => {
+            let out = input.div_ceil(stride);
+            let total = ((out - 1) * stride + k).saturating_sub(input);
+            Some((out, total / 2))
+        }
+    }
+}
+
+impl Window {
+    /// The window of a `kh`×`kw` kernel or pool at strides (`sh`, `sw`) over (batch, h, w, c);
+    /// `None` when a `valid` window does not fit in the image.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        batch: usize,
+        (h, w, c): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        padding: Padding,
+    ) -> Option<Window> {
+        let (oh, pad_top) = out_size(h, kh, sh, padding)?;
+        let (ow, pad_left) = out_size(w, kw, sw, padding)?;
+        Some(Window {
+            batch,
+            h,
+            w,
+            c,
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+        })
+    }
+
+    /// Elements of the input (B·H·W·C).
+    pub fn input_len(&self) -> usize {
+        self.batch * self.h * self.w * self.c
+    }
+
+    /// Output pixels (B·OH·OW): the rows of the im2col matrix.
+    pub fn out_pixels(&self) -> usize {
+        self.batch * self.oh * self.ow
+    }
+
+    /// Length of one im2col row (KH·KW·C): the reduction length of a convolution.
+    pub fn patch(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+
+    /// The uniform block of conv.wgsl and pool.wgsl.
+    pub fn words(&self) -> Vec<u32> {
+        [
+            self.batch,
+            self.h,
+            self.w,
+            self.c,
+            self.kh,
+            self.kw,
+            self.sh,
+            self.sw,
+            self.pad_top,
+            self.pad_left,
+            self.oh,
+            self.ow,
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
+    }
+}
+
+/// `c (m, n) = act(op(a) · op(b) + bias)` with op(a) (m, k) and op(b) (k, n).
+/// `a` is stored (m, k), or (k, m) when `trans_a`; `b` is stored (k, n), or (n, k) when `trans_b`;
+/// all densely (row stride = row length).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Matmul {
+    pub a: T,
+    pub b: T,
+    pub c: T,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub bias: Option<T>,
+    pub act: Act,
+}
+
+/// An optimizer's update rule and hyperparameters, as Keras 3 defines them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum Optimizer {
+    /// `w −= lr·g`, or with momentum `v = μv − lr·g; w += v` (Nesterov: `w += μv − lr·g`).
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+    },
+    /// Adam with bias correction; ε is added after the square root, as Keras does.
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
+}
+
+/// One step of a schedule. Field comments give shapes; B is the batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// x (B, P) f32 = images[index[cursor + b]] / 255, y (B) = labels[index[cursor + b]].
+    /// `images` is u8 packed four to a u32; `state` holds the cursor.
+    Gather {
+        images: T,
+        labels: T,
+        index: T,
+        state: T,
+        x: T,
+        y: T,
+        batch: usize,
+        pixels: usize,
+    },
+    Matmul(Matmul),
+    /// db (cols) = Σ_rows dy (rows, cols).
+    BiasGrad {
+        dy: T,
+        db: T,
+        rows: usize,
+        cols: usize,
+    },
+    /// y (len) = act(x).
+    Activation {
+        x: T,
+        y: T,
+        act: Act,
+        len: usize,
+    },
+    /// dx (len) = dy · act'(x), from the forward output y.
+    ActivationGrad {
+        y: T,
+        dy: T,
+        dx: T,
+        act: Act,
+        len: usize,
+    },
+    /// loss (B) = −log softmax(logits)[label]; optionally probs (B, C) and
+    /// dlogits (B, C) = (softmax − onehot) · scale.
+    SoftmaxXent {
+        logits: T,
+        labels: T,
+        loss: T,
+        probs: Option<T>,
+        dlogits: Option<T>,
+        batch: usize,
+        classes: usize,
+        scale: f32,
+    },
+    /// cols (B·OH·OW, KH·KW·C) = the windows of x (B, H, W, C).
+    Im2col {
+        x: T,
+        cols: T,
+        g: Window,
+    },
+    /// dx (B, H, W, C) = Σ of dcols (B·OH·OW, KH·KW·C) over the taps that read each pixel.
+    Col2im {
+        dcols: T,
+        dx: T,
+        g: Window,
+    },
+    /// y (B, OH, OW, C) = window maxima of x; argmax (same shape, u32) = flat index into x.
+    MaxPool {
+        x: T,
+        y: T,
+        argmax: T,
+        g: Window,
+    },
+    /// dx (B, H, W, C) = dy sent to each window's argmax.
+    MaxPoolGrad {
+        dy: T,
+        argmax: T,
+        dx: T,
+        g: Window,
+    },
+    /// y (B, OH, OW, C) = window means over the cells inside the image.
+    AvgPool {
+        x: T,
+        y: T,
+        g: Window,
+    },
+    /// dx (B, H, W, C) = dy shared out equally over each window's cells.
+    AvgPoolGrad {
+        dy: T,
+        dx: T,
+        g: Window,
+    },
+    /// y (len) = x · mask / (1 − rate), the mask a pure function of (seed, state.step, i).
+    /// The backward pass is the same op applied to dy.
+    Dropout {
+        x: T,
+        y: T,
+        state: T,
+        len: usize,
+        rate: f32,
+        seed: u32,
+    },
+    /// mean, var (cols) = batch statistics of x (rows, cols); moving ← moving·m + stat·(1 − m).
+    BatchNormStats {
+        x: T,
+        mean: T,
+        var: T,
+        moving_mean: T,
+        moving_var: T,
+        rows: usize,
+        cols: usize,
+        momentum: f32,
+    },
+    /// y = (x − mean) / sqrt(var + eps) · gamma + beta, per column.
+    BatchNormApply {
+        x: T,
+        mean: T,
+        var: T,
+        gamma: T,
+        beta: T,
+        y: T,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+    },
+    /// dgamma, dbeta (cols), and dx (rows, cols) when asked, through the batch statistics.
+    BatchNormGrad {
+        x: T,
+        dy: T,
+        mean: T,
+        var: T,
+        gamma: T,
+        dx: Option<T>,
+        dgamma: T,
+        dbeta: T,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+    },
+    /// penalties[slot] = c · Σ w².
+    L2Penalty {
+        w: T,
+        penalties: T,
+        slot: usize,
+        len: usize,
+        c: f32,
+    },
+    /// g += 2c · w.
+    L2Grad {
+        w: T,
+        g: T,
+        len: usize,
+        c: f32,
+    },
+    /// Updates w from g; `m` and `v` are the optimizer's slots (SGD with momentum uses `m`).
+    Update {
+        w: T,
+        g: T,
+        m: Option<T>,
+        v: Option<T>,
+        state: T,
+        len: usize,
+        opt: Optimizer,
+    },
+    /// pred (B) u32 = index of the first largest of logits (B, C).
+    Argmax {
+        logits: T,
+        pred: T,
+        batch: usize,
+        classes: usize,
+    },
+    /// counts (C, C) u32 += the (label, prediction) pairs of the batch.
+    Confusion {
+        labels: T,
+        pred: T,
+        counts: T,
+        batch: usize,
+        classes: usize,
+    },
+    /// records[state.record] = (Σ loss / B + Σ penalties, #(pred = label), B), three f32.
+    Record {
+        loss: T,
+        pred: T,
+        labels: T,
+        penalties: Option<(T, usize)>,
+        state: T,
+        records: T,
+        batch: usize,
+    },
+    /// state.step += train; state.cursor += batch; state.record += 1.
+    Advance {
+        state: T,
+        batch: usize,
+        train: bool,
+    },
+}
+
+/// The words of the state tensor: see `State` in shaders/common.wgsl.
+pub const STATE_WORDS: usize = 3;
+/// f32 values per row of a records tensor: loss, correct, count.
+pub const RECORD_WIDTH: usize = 3;
