@@ -12,19 +12,13 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
 #[test]
 fn sample_splits_like_the_report_rule_for_small_sets() {
     let ds = FashionMnist::load(Some(Path::new(SAMPLE))).unwrap();
-    assert_eq!(
-        (ds.train.len(), ds.val.len(), ds.test.len()),
-        (1800, 200, 1000)
-    );
+    assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (1800, 200, 1000));
     assert_eq!(ds.train.images.len(), 1800 * PIXELS);
     assert!(ds.validation_rule.contains("10%"));
     // The first 8 test labels are the ones Keras's golden model file was computed on.
     assert_eq!(&ds.test.labels[..8], &[9, 2, 1, 1, 6, 1, 4, 6]);
     let (mean, std) = ds.train.pixel_mean_std();
-    assert!(
-        (mean - 0.284).abs() < 0.01 && (std - 0.353).abs() < 0.01,
-        "{mean} {std}"
-    );
+    assert!((mean - 0.284).abs() < 0.01 && (std - 0.353).abs() < 0.01, "{mean} {std}");
     assert_eq!(ds.test.class_counts().iter().sum::<usize>(), 1000);
 }
 
@@ -36,10 +30,7 @@ fn full_set_splits_55000_5000_10000_when_installed() {
         return;
     }
     let ds = FashionMnist::load(Some(dir)).unwrap();
-    assert_eq!(
-        (ds.train.len(), ds.val.len(), ds.test.len()),
-        (55_000, 5_000, 10_000)
-    );
+    assert_eq!((ds.train.len(), ds.val.len(), ds.test.len()), (55_000, 5_000, 10_000));
     assert_eq!(ds.train.class_counts()[0], 5543);
 }
 
@@ -77,27 +68,19 @@ fn cli_data(dir: &Path) -> (i32, String) {
         .arg(dir)
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Each broken file fails in the library with `expect` in its message, and on the command line
 /// with exactly one line naming the file, exit code 1.
 fn assert_rejected(replace: &str, bytes: &[u8], expect: &str) {
     let dir = broken_dir(replace, bytes);
-    let err = FashionMnist::load(Some(dir.path()))
-        .unwrap_err()
-        .to_string();
+    let err = FashionMnist::load(Some(dir.path())).unwrap_err().to_string();
     assert!(err.contains(expect), "{replace}: {err:?} lacks {expect:?}");
     let (code, stderr) = cli_data(dir.path());
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    assert!(
-        stderr.starts_with("error: ") && stderr.contains(replace),
-        "{stderr:?}"
-    );
+    assert!(stderr.starts_with("error: ") && stderr.contains(replace), "{stderr:?}");
     assert!(!stderr.contains("panicked"), "{stderr:?}");
 }
 
@@ -138,20 +121,12 @@ fn wrong_count_in_header() {
 fn label_out_of_range() {
     let mut values = vec![3u8; 1000];
     values[417] = 10;
-    assert_rejected(
-        "t10k-labels-idx1-ubyte",
-        &labels(&values),
-        "label 10 at index 417",
-    );
+    assert_rejected("t10k-labels-idx1-ubyte", &labels(&values), "label 10 at index 417");
 }
 
 #[test]
 fn mismatched_counts() {
-    assert_rejected(
-        "t10k-labels-idx1-ubyte",
-        &labels(&[1; 999]),
-        "999 labels for 1000 images",
-    );
+    assert_rejected("t10k-labels-idx1-ubyte", &labels(&[1; 999]), "999 labels for 1000 images");
 }
 
 #[test]
@@ -169,9 +144,7 @@ fn corrupt_gzip() {
 fn missing_file_says_how_to_install() {
     let dir = broken_dir("t10k-labels-idx1-ubyte", b"");
     std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte")).unwrap();
-    let err = FashionMnist::load(Some(dir.path()))
-        .unwrap_err()
-        .to_string();
+    let err = FashionMnist::load(Some(dir.path())).unwrap_err().to_string();
     assert!(
         err.contains("missing t10k-labels-idx1-ubyte")
             && err.contains("apt-get install dataset-fashion-mnist"),

@@ -8,19 +8,14 @@ use gpu_fmnist::gpu::{list_adapters, DeviceKind, Executor};
 fn lists_lavapipe_on_vulkan() {
     let adapters = list_adapters(DeviceKind::Vulkan);
     let names: Vec<_> = adapters.iter().map(|a| a.info.name.clone()).collect();
-    assert!(
-        names.iter().any(|n| n.contains("llvmpipe")),
-        "adapters: {names:?}"
-    );
+    assert!(names.iter().any(|n| n.contains("llvmpipe")), "adapters: {names:?}");
 }
 
 #[test]
 fn opens_vulkan_with_adapter_limits_not_webgpu_defaults() {
     let (exec, line) = Executor::open(DeviceKind::Vulkan, Some("LLVMPIPE")).unwrap();
     assert!(line.contains("llvmpipe"), "{line}");
-    let Executor::Gpu(ctx) = exec else {
-        panic!("expected a GPU")
-    };
+    let Executor::Gpu(ctx) = exec else { panic!("expected a GPU") };
     let limits = ctx.device.limits();
     assert_eq!(
         limits.max_storage_buffers_per_shader_stage,
@@ -34,23 +29,14 @@ fn opens_vulkan_with_adapter_limits_not_webgpu_defaults() {
 
 #[test]
 fn unknown_adapter_name_is_one_clear_error() {
-    let err = Executor::open(DeviceKind::Vulkan, Some("no-such-gpu"))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("no-such-gpu") && err.contains("devices"),
-        "{err}"
-    );
+    let err = Executor::open(DeviceKind::Vulkan, Some("no-such-gpu")).err().unwrap().to_string();
+    assert!(err.contains("no-such-gpu") && err.contains("devices"), "{err}");
 }
 
 #[test]
 fn auto_without_hardware_falls_back_to_cpu_and_says_so() {
     let (exec, line) = Executor::open(DeviceKind::Auto, None).unwrap();
-    if list_adapters(DeviceKind::Auto)
-        .iter()
-        .any(|a| a.is_hardware())
-    {
+    if list_adapters(DeviceKind::Auto).iter().any(|a| a.is_hardware()) {
         assert!(matches!(exec, Executor::Gpu(_)), "{line}");
     } else {
         assert!(matches!(exec, Executor::Cpu), "{line}");
@@ -60,10 +46,7 @@ fn auto_without_hardware_falls_back_to_cpu_and_says_so() {
 
 #[test]
 fn devices_command_shows_llvmpipe() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist"))
-        .arg("devices")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist")).arg("devices").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
     assert!(

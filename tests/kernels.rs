@@ -24,24 +24,17 @@ fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
 #[test]
 fn every_kernel_matches_the_reference_full_shapes() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
-    let fails: Vec<String> = (1..=3)
-        .flat_map(|seed| failures(&ctx, seed, Size::Full))
-        .collect();
+    let fails: Vec<String> = (1..=3).flat_map(|seed| failures(&ctx, seed, Size::Full)).collect();
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
 #[test]
 fn every_kernel_matches_the_reference_many_seeds() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
-    let base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     // Fixed seeds, and a few fresh ones every run (their seed is printed on failure).
     let seeds = (10..20).chain(base..base + 5);
-    let fails: Vec<String> = seeds
-        .flat_map(|seed| failures(&ctx, seed, Size::Quick))
-        .collect();
+    let fails: Vec<String> = seeds.flat_map(|seed| failures(&ctx, seed, Size::Quick)).collect();
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
@@ -69,30 +62,17 @@ fn cases_cover_every_op_in_both_directions() {
         ("data", "gather"),
         ("data", "metrics"),
     ] {
-        assert!(
-            all.iter().any(|c| c.op == op && c.direction == direction),
-            "no {op} {direction} case"
-        );
+        assert!(all.iter().any(|c| c.op == op && c.direction == direction), "no {op} {direction} case");
     }
     // Same-padded windows, strides over 1, sizes of 1 and split-K all occur.
-    assert!(all
-        .iter()
-        .any(|c| c.shape.contains("pad 1,") || c.shape.contains("pad 2,")));
-    assert!(all
-        .iter()
-        .any(|c| c.op == "matmul" && c.shape.contains("1100") || c.shape.contains("3001")));
+    assert!(all.iter().any(|c| c.shape.contains("pad 1,") || c.shape.contains("pad 2,")));
+    assert!(all.iter().any(|c| c.op == "matmul" && c.shape.contains("1100") || c.shape.contains("3001")));
 }
 
 fn dummy_case(rule: Rule) -> (Case, Output) {
     let mut p = Program::default();
     let t = p.f32("y", 3);
-    let out = Output {
-        t,
-        name: "y",
-        len: 3,
-        rule,
-        poison: true,
-    };
+    let out = Output { t, name: "y", len: 3, rule, poison: true };
     let case = Case {
         op: "test",
         direction: "forward",
@@ -108,42 +88,11 @@ fn dummy_case(rule: Rule) -> (Case, Output) {
 #[test]
 fn comparison_rejects_nan_unwritten_and_out_of_tolerance_elements() {
     let reference = Data::F32(vec![1.0, 2.0, 3.0]);
-    let (case, out) = dummy_case(Rule::SumOf {
-        k: 4,
-        abs_sum: vec![1.0, 2.0, 3.0],
-    });
+    let (case, out) = dummy_case(Rule::SumOf { k: 4, abs_sum: vec![1.0, 2.0, 3.0] });
     assert!(compare(&case, &out, &reference, &reference, None).passed());
-    assert!(compare(
-        &case,
-        &out,
-        &Data::F32(vec![1.0, 2.0 + 1e-4, 3.0]),
-        &reference,
-        None
-    )
-    .passed());
-    assert!(!compare(
-        &case,
-        &out,
-        &Data::F32(vec![1.0, 2.0, f32::NAN]),
-        &reference,
-        None
-    )
-    .passed());
-    assert!(!compare(
-        &case,
-        &out,
-        &Data::F32(vec![1.0, 2.01, 3.0]),
-        &reference,
-        None
-    )
-    .passed());
+    assert!(compare(&case, &out, &Data::F32(vec![1.0, 2.0 + 1e-4, 3.0]), &reference, None).passed());
+    assert!(!compare(&case, &out, &Data::F32(vec![1.0, 2.0, f32::NAN]), &reference, None).passed());
+    assert!(!compare(&case, &out, &Data::F32(vec![1.0, 2.01, 3.0]), &reference, None).passed());
     let (case, out) = dummy_case(Rule::Exact);
-    assert!(!compare(
-        &case,
-        &out,
-        &Data::F32(vec![1.0, 2.0, 3.0000002]),
-        &reference,
-        None
-    )
-    .passed());
+    assert!(!compare(&case, &out, &Data::F32(vec![1.0, 2.0, 3.0000002]), &reference, None).passed());
 }

@@ -19,10 +19,7 @@ fn every_shader_file_is_registered() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let stem = name.trim_end_matches(".wgsl");
-        assert!(
-            stem == "common" || SHADERS.iter().any(|s| s.name == stem),
-            "{name} is not in SHADERS"
-        );
+        assert!(stem == "common" || SHADERS.iter().any(|s| s.name == stem), "{name} is not in SHADERS");
     }
 }
 
@@ -44,10 +41,6 @@ fn workgroup_memory_fits_the_webgpu_minimum() {
             .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
             .map(|(_, v)| layouter[v.ty].size)
             .sum();
-        assert!(
-            bytes <= 16 * 1024,
-            "{}.wgsl uses {bytes} bytes of workgroup memory",
-            shader.name
-        );
+        assert!(bytes <= 16 * 1024, "{}.wgsl uses {bytes} bytes of workgroup memory", shader.name);
     }
 }

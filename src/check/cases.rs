@@ -26,11 +26,7 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        Builder {
-            program: Program::default(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        }
+        Builder { program: Program::default(), inputs: Vec::new(), outputs: Vec::new() }
     }
 
     fn input(&mut self, name: &str, data: Vec<f32>) -> T {
@@ -55,25 +51,13 @@ impl Builder {
     /// An output written by the op: poisoned on the GPU first.
     fn output(&mut self, name: &'static str, len: usize, rule: Rule) -> T {
         let t = self.program.f32(name, len);
-        self.outputs.push(Output {
-            t,
-            name,
-            len,
-            rule,
-            poison: true,
-        });
+        self.outputs.push(Output { t, name, len, rule, poison: true });
         t
     }
 
     fn output_u32(&mut self, name: &'static str, len: usize) -> T {
         let t = self.program.u32(name, len);
-        self.outputs.push(Output {
-            t,
-            name,
-            len,
-            rule: Rule::Exact,
-            poison: true,
-        });
+        self.outputs.push(Output { t, name, len, rule: Rule::Exact, poison: true });
         t
     }
 
@@ -81,13 +65,7 @@ impl Builder {
     fn in_out(&mut self, name: &'static str, data: Vec<f32>, rule: Rule) -> T {
         let len = data.len();
         let t = self.input(name, data);
-        self.outputs.push(Output {
-            t,
-            name,
-            len,
-            rule,
-            poison: false,
-        });
+        self.outputs.push(Output { t, name, len, rule, poison: false });
         t
     }
 
@@ -99,13 +77,7 @@ impl Builder {
     fn in_out_u32(&mut self, name: &'static str, data: Vec<u32>) -> T {
         let len = data.len();
         let t = self.input_u32(name, data);
-        self.outputs.push(Output {
-            t,
-            name,
-            len,
-            rule: Rule::Exact,
-            poison: false,
-        });
+        self.outputs.push(Output { t, name, len, rule: Rule::Exact, poison: false });
         t
     }
 
@@ -157,91 +129,26 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         }
     }
     // A long K, split across workgroups.
-    out.push(matmul_case(
-        rng,
-        9,
-        13,
-        if full { 3001 } else { 1100 },
-        true,
-        false,
-        false,
-        Act::Linear,
-    ));
+    out.push(matmul_case(rng, 9, 13, if full { 3001 } else { 1100 }, true, false, false, Act::Linear));
     if full {
         // The report's MLP (batch 32, weights stored (out, in)) and CNN (im2col) products.
         out.push(matmul_case(rng, 32, 350, 784, false, true, true, Act::Relu));
         out.push(matmul_case(rng, 32, 80, 350, false, true, true, Act::Relu));
         out.push(matmul_case(rng, 32, 10, 80, false, true, true, Act::Linear));
-        out.push(matmul_case(
-            rng,
-            350,
-            784,
-            32,
-            true,
-            false,
-            false,
-            Act::Linear,
-        ));
-        out.push(matmul_case(
-            rng,
-            32,
-            350,
-            80,
-            false,
-            false,
-            false,
-            Act::Linear,
-        ));
-        out.push(matmul_case(
-            rng,
-            25_088,
-            64,
-            16,
-            false,
-            true,
-            true,
-            Act::Relu,
-        ));
-        out.push(matmul_case(
-            rng,
-            64,
-            16,
-            25_088,
-            true,
-            false,
-            false,
-            Act::Linear,
-        ));
-        out.push(matmul_case(
-            rng,
-            512,
-            64,
-            1024,
-            false,
-            true,
-            true,
-            Act::Relu,
-        ));
-        out.push(matmul_case(
-            rng,
-            64,
-            1024,
-            512,
-            true,
-            false,
-            false,
-            Act::Linear,
-        ));
-        out.push(matmul_case(
-            rng,
-            512,
-            1024,
-            64,
-            false,
-            false,
-            false,
-            Act::Linear,
-        ));
+        out.push(matmul_case(rng, 350, 784, 32, true, false, false, Act::Linear));
+        out.push(matmul_case(rng, 32, 350, 80, false, false, false, Act::Linear));
+        out.push(matmul_case(rng, 25_088, 64, 16, false, true, true, Act::Relu));
+        out.push(matmul_case(rng, 64, 16, 25_088, true, false, false, Act::Linear));
+        out.push(matmul_case(rng, 512, 64, 1024, false, true, true, Act::Relu));
+        out.push(matmul_case(rng, 64, 1024, 512, true, false, false, Act::Linear));
+        out.push(matmul_case(rng, 512, 1024, 64, false, false, false, Act::Linear));
+    }
+
+    for act in [Act::Linear, Act::Relu, Act::Sigmoid, Act::Tanh] {
+        let (batch, inputs, units) = (random_dim(rng), random_dim(rng), random_dim(rng));
+        let (x, w) = (rng.vec(batch * inputs, -1.0, 1.0), rng.vec(units * inputs, -1.0, 1.0));
+        let (bias, dy) = (rng.vec(units, -1.0, 1.0), rng.vec(batch * units, -1.0, 1.0));
+        out.push(dense_with(x, w, bias, act, dy));
     }
 
     for _ in 0..random_shapes {
@@ -325,27 +232,10 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
     let len = random_len(rng);
     out.push(l2_case(rng, len));
     let optimizers = [
-        Optimizer::Sgd {
-            lr: 0.1,
-            momentum: 0.0,
-            nesterov: false,
-        },
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: false,
-        },
-        Optimizer::Sgd {
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-        },
-        Optimizer::Adam {
-            lr: 0.001,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-        },
+        Optimizer::Sgd { lr: 0.1, momentum: 0.0, nesterov: false },
+        Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: false },
+        Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: true },
+        Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 },
     ];
     for opt in optimizers {
         let len = random_len(rng);
@@ -392,11 +282,7 @@ fn random_len(rng: &mut Rng) -> usize {
 fn random_window(rng: &mut Rng, conv: bool) -> Window {
     loop {
         let batch = rng.range(1, 3);
-        let (h, w, c) = (
-            rng.range(1, 12),
-            rng.range(1, 12),
-            rng.range(1, if conv { 5 } else { 4 }),
-        );
+        let (h, w, c) = (rng.range(1, 12), rng.range(1, 12), rng.range(1, if conv { 5 } else { 4 }));
         let (kh, kw) = (rng.range(1, 5), rng.range(1, 5));
         let (sh, sw) = (rng.range(1, 3), rng.range(1, 3));
         let padding = *rng.pick(&[Padding::Same, Padding::Valid]);
@@ -419,64 +305,79 @@ fn matmul_case(
     m: usize,
     n: usize,
     k: usize,
-    trans_a: bool,
-    trans_b: bool,
+    ta: bool,
+    tb: bool,
     epilogue: bool,
     act: Act,
 ) -> Case {
+    let (a, b) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+    matmul_with(a, b, epilogue.then(|| rng.vec(n, -1.0, 1.0)), (m, n, k), (ta, tb), act)
+}
+
+/// `c = act(op(a) · op(b) + bias)` on the given data; see [`Matmul`] for the layouts.
+pub fn matmul_with(
+    a: Vec<f32>,
+    bm: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    (m, n, k): (usize, usize, usize),
+    (trans_a, trans_b): (bool, bool),
+    act: Act,
+) -> Case {
+    let epilogue = bias.is_some();
     let mut b = Builder::new();
-    let a = b.input("a", rng.vec(m * k, -1.0, 1.0));
-    let bm = b.input("b", rng.vec(k * n, -1.0, 1.0));
-    let bias = epilogue.then(|| b.input("bias", rng.vec(n, -1.0, 1.0)));
-    let c = b.output(
-        "c",
-        m * n,
-        Rule::Sum {
-            k: k + epilogue as usize,
-        },
-    );
-    let op = Matmul {
-        a,
-        b: bm,
-        c,
-        m,
-        n,
-        k,
-        trans_a,
-        trans_b,
-        bias,
-        act,
-    };
+    let a = b.input("a", a);
+    let bm = b.input("b", bm);
+    let bias = bias.map(|v| b.input("bias", v));
+    let c = b.output("c", m * n, Rule::Sum { k: k + epilogue as usize });
+    let op = Matmul { a, b: bm, c, m, n, k, trans_a, trans_b, bias, act };
     let shape = format!(
         "{}·{}{}",
-        if trans_a {
-            format!("({k}×{m})ᵀ")
-        } else {
-            format!("{m}×{k}")
-        },
-        if trans_b {
-            format!("({n}×{k})ᵀ")
-        } else {
-            format!("{k}×{n}")
-        },
-        if epilogue {
-            format!(" +bias {act:?}").to_lowercase()
-        } else {
-            String::new()
-        }
+        if trans_a { format!("({k}×{m})ᵀ") } else { format!("{m}×{k}") },
+        if trans_b { format!("({n}×{k})ᵀ") } else { format!("{k}×{n}") },
+        if epilogue { format!(" +bias {act:?}").to_lowercase() } else { String::new() }
     );
-    let linear = Matmul {
-        act: Act::Linear,
-        ..op
-    };
+    let linear = Matmul { act: Act::Linear, ..op };
     let direction = if epilogue { "forward" } else { "backward" };
-    b.case(
-        "matmul",
-        direction,
-        shape,
-        vec![Op::Matmul(op)],
-        Some(vec![Op::Matmul(linear)]),
-    )
+    b.case("matmul", direction, shape, vec![Op::Matmul(op)], Some(vec![Op::Matmul(linear)]))
+}
+
+/// A dense layer's forward and backward passes as the graph runs them, weights stored (out, in):
+/// y = act(x·Wᵀ + b); then dz = dy·act'(y), dW = dzᵀ·x, db = Σ dz, dx = dz·W.
+pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f32>) -> Case {
+    let (units, batch) = (bias.len(), dy.len() / bias.len());
+    let inputs = x.len() / batch;
+    let mut b = Builder::new();
+    let x = b.input("x", x);
+    let w = b.input("w", w);
+    let bias = b.input("b", bias);
+    let dy = b.input("dy", dy);
+    let y = b.output("y", batch * units, Rule::Sum { k: inputs + 1 });
+    let dz = b.temp("dz", batch * units);
+    let dw = b.output("dw", units * inputs, Rule::Sum { k: batch });
+    let db = b.output("db", units, Rule::Sum { k: batch });
+    let dx = b.output("dx", batch * inputs, Rule::Sum { k: units });
+    let mm = |a, bm, c, (m, n, k), (trans_a, trans_b), bias, act| {
+        Op::Matmul(Matmul { a, b: bm, c, m, n, k, trans_a, trans_b, bias, act })
+    };
+    let backward = [
+        mm(dz, x, dw, (units, inputs, batch), (true, false), None, Act::Linear),
+        Op::BiasGrad { dy: dz, db, rows: batch, cols: units },
+        mm(dz, w, dx, (batch, inputs, units), (false, false), None, Act::Linear),
+    ];
+    let len = batch * units;
+    let mut ops = vec![
+        mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), act),
+        Op::ActivationGrad { y, dy, dx: dz, act, len },
+    ];
+    ops.extend(backward.clone());
+    // Σ|terms| of the gradients: the same products with |dy| standing for |dz| (|act'| ≤ 1).
+    let mut magnitude = vec![
+        mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), Act::Linear),
+        Op::ActivationGrad { y, dy, dx: dz, act: Act::Linear, len },
+    ];
+    magnitude.extend(backward);
+    let shape = format!("{batch}×{inputs} → {units} {act:?}").to_lowercase();
+    b.case("dense", "forward+backward", shape, ops, Some(magnitude))
 }
 
 fn bias_grad_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
@@ -510,70 +411,47 @@ fn activation_case(rng: &mut Rng, act: Act, len: usize, backward: bool) -> Case 
     let y = b.temp("y", len);
     let dy = b.input("dy", rng.vec(len, -1.0, 1.0));
     let dx = b.output("dx", len, Rule::Sum { k: 1 });
-    let ops = vec![
-        Op::Activation { x, y, act, len },
-        Op::ActivationGrad {
-            y,
-            dy,
-            dx,
-            act,
-            len,
-        },
-    ];
+    let ops = vec![Op::Activation { x, y, act, len }, Op::ActivationGrad { y, dy, dx, act, len }];
     b.case("activation", "backward", format!("{name} {len}"), ops, None)
 }
 
 fn softmax_case(rng: &mut Rng, batch: usize, classes: usize, backward: bool) -> Case {
-    let mut b = Builder::new();
-    let logits = b.input("logits", rng.vec(batch * classes, -8.0, 8.0));
-    let labels = b.input_u32(
-        "labels",
-        (0..batch).map(|_| rng.below(classes) as u32).collect(),
-    );
-    let loss = b.output("loss", batch, Rule::Sum { k: classes });
-    let (probs, dlogits) = if backward {
-        (
-            None,
-            Some(b.output("dlogits", batch * classes, Rule::Sum { k: classes })),
-        )
-    } else {
-        (
-            Some(b.output("probs", batch * classes, Rule::Sum { k: classes })),
-            None,
-        )
-    };
-    let op = Op::SoftmaxXent {
-        logits,
-        labels,
-        loss,
-        probs,
-        dlogits,
-        batch,
-        classes,
-        scale: 1.0 / batch as f32,
-    };
-    let direction = if backward { "backward" } else { "forward" };
-    b.case(
-        "softmax_xent",
-        direction,
-        format!("{batch}×{classes}"),
-        vec![op],
-        None,
-    )
+    let logits = rng.vec(batch * classes, -8.0, 8.0);
+    let labels = (0..batch).map(|_| rng.below(classes) as u32).collect();
+    softmax_with(logits, labels, classes, !backward, backward)
 }
 
-/// Conv2D forward as the graph runs it: im2col, then cols · kernelᵀ + bias, ReLU.
-fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
+/// Softmax cross-entropy of logits (B, C) with the loss averaged over the batch: the per-sample
+/// loss, and the probabilities and/or the gradient.
+pub fn softmax_with(logits: Vec<f32>, labels: Vec<u32>, classes: usize, probs: bool, grad: bool) -> Case {
+    let batch = labels.len();
     let mut b = Builder::new();
-    let x = b.input("x", rng.vec(g.input_len(), -1.0, 1.0));
-    let w = b.input("kernel", rng.vec(filters * g.patch(), -1.0, 1.0));
-    let bias = b.input("bias", rng.vec(filters, -1.0, 1.0));
+    let logits = b.input("logits", logits);
+    let labels = b.input_u32("labels", labels);
+    let loss = b.output("loss", batch, Rule::Sum { k: classes });
+    let probs = probs.then(|| b.output("probs", batch * classes, Rule::Sum { k: classes }));
+    let dlogits = grad.then(|| b.output("dlogits", batch * classes, Rule::Sum { k: classes }));
+    let op =
+        Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale: 1.0 / batch as f32 };
+    let direction = if grad { "backward" } else { "forward" };
+    b.case("softmax_xent", direction, format!("{batch}×{classes}"), vec![op], None)
+}
+
+fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
+    let (x, w) = (rng.vec(g.input_len(), -1.0, 1.0), rng.vec(filters * g.patch(), -1.0, 1.0));
+    conv_forward_with(g, x, w, rng.vec(filters, -1.0, 1.0), Act::Relu)
+}
+
+/// Conv2D forward as the graph runs it: im2col, then cols · kernelᵀ + bias and the activation,
+/// with the kernel stored (F, KH, KW, C).
+pub fn conv_forward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, bias: Vec<f32>, act: Act) -> Case {
+    let filters = bias.len();
+    let mut b = Builder::new();
+    let x = b.input("x", x);
+    let w = b.input("kernel", kernel);
+    let bias = b.input("bias", bias);
     let cols = b.output("cols", g.out_pixels() * g.patch(), Rule::Exact);
-    let y = b.output(
-        "y",
-        g.out_pixels() * filters,
-        Rule::Sum { k: g.patch() + 1 },
-    );
+    let y = b.output("y", g.out_pixels() * filters, Rule::Sum { k: g.patch() + 1 });
     let conv = |act| Matmul {
         a: cols,
         b: w,
@@ -586,35 +464,30 @@ fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
         bias: Some(bias),
         act,
     };
-    let ops = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(Act::Relu))];
+    let ops = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(act))];
     let magnitude = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(Act::Linear))];
-    b.case(
-        "conv2d",
-        "forward",
-        window_shape(&g, &format!("conv {filters}×")),
-        ops,
-        Some(magnitude),
-    )
+    b.case("conv2d", "forward", window_shape(&g, &format!("conv {filters}×")), ops, Some(magnitude))
+}
+
+fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
+    let x = rng.vec(g.input_len(), -1.0, 1.0);
+    let w = rng.vec(filters * g.patch(), -1.0, 1.0);
+    conv_backward_with(g, x, w, rng.vec(g.out_pixels() * filters, -1.0, 1.0))
 }
 
 /// Conv2D backward: dkernel = dyᵀ · cols, dbias = Σ dy, dx = col2im(dy · kernel).
-fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
-    let mut b = Builder::new();
+pub fn conv_backward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, dy: Vec<f32>) -> Case {
     let (m, k) = (g.out_pixels(), g.patch());
-    let x = b.input("x", rng.vec(g.input_len(), -1.0, 1.0));
-    let w = b.input("kernel", rng.vec(filters * k, -1.0, 1.0));
-    let dy = b.input("dy", rng.vec(m * filters, -1.0, 1.0));
+    let filters = kernel.len() / k;
+    let mut b = Builder::new();
+    let x = b.input("x", x);
+    let w = b.input("kernel", kernel);
+    let dy = b.input("dy", dy);
     let cols = b.temp("cols", m * k);
     let dw = b.output("dkernel", filters * k, Rule::Sum { k: m });
     let db = b.output("dbias", filters, Rule::Sum { k: m });
     let dcols = b.output("dcols", m * k, Rule::Sum { k: filters });
-    let dx = b.output(
-        "dx",
-        g.input_len(),
-        Rule::Sum {
-            k: filters * g.kh * g.kw,
-        },
-    );
+    let dx = b.output("dx", g.input_len(), Rule::Sum { k: filters * g.kh * g.kw });
     let ops = vec![
         Op::Im2col { x, cols, g },
         Op::Matmul(Matmul {
@@ -629,12 +502,7 @@ fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
             bias: None,
             act: Act::Linear,
         }),
-        Op::BiasGrad {
-            dy,
-            db,
-            rows: m,
-            cols: filters,
-        },
+        Op::BiasGrad { dy, db, rows: m, cols: filters },
         Op::Matmul(Matmul {
             a: dy,
             b: w,
@@ -649,91 +517,48 @@ fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
         }),
         Op::Col2im { dcols, dx, g },
     ];
-    b.case(
-        "conv2d",
-        "backward",
-        window_shape(&g, &format!("conv {filters}×")),
-        ops,
-        None,
-    )
+    b.case("conv2d", "backward", window_shape(&g, &format!("conv {filters}×")), ops, None)
 }
 
 fn pool_case(rng: &mut Rng, g: Window, max: bool) -> Case {
-    let mut b = Builder::new();
     // Values on a coarse grid, so that windows often hold ties.
-    let x = b.input(
-        "x",
-        rng.vec(g.input_len(), -2.0, 2.0)
-            .iter()
-            .map(|v| (v * 2.0).round() / 2.0)
-            .collect(),
-    );
-    let dy = b.input("dy", rng.vec(g.out_pixels() * g.c, -1.0, 1.0));
+    let x = rng.vec(g.input_len(), -2.0, 2.0).iter().map(|v| (v * 2.0).round() / 2.0).collect();
+    pool_with(g, max, x, rng.vec(g.out_pixels() * g.c, -1.0, 1.0))
+}
+
+/// Max or average pooling forward, then backward with dy.
+pub fn pool_with(g: Window, max: bool, x: Vec<f32>, dy: Vec<f32>) -> Case {
+    let mut b = Builder::new();
+    let x = b.input("x", x);
+    let dy = b.input("dy", dy);
     let window = g.kh * g.kw;
     let (name, ops) = if max {
         let y = b.output("y", g.out_pixels() * g.c, Rule::Exact);
         let argmax = b.output_u32("argmax", g.out_pixels() * g.c);
         let dx = b.output("dx", g.input_len(), Rule::Exact);
-        (
-            "maxpool",
-            vec![
-                Op::MaxPool { x, y, argmax, g },
-                Op::MaxPoolGrad { dy, argmax, dx, g },
-            ],
-        )
+        ("maxpool", vec![Op::MaxPool { x, y, argmax, g }, Op::MaxPoolGrad { dy, argmax, dx, g }])
     } else {
         let y = b.output("y", g.out_pixels() * g.c, Rule::Sum { k: window });
         let dx = b.output("dx", g.input_len(), Rule::Sum { k: window });
-        (
-            "avgpool",
-            vec![Op::AvgPool { x, y, g }, Op::AvgPoolGrad { dy, dx, g }],
-        )
+        ("avgpool", vec![Op::AvgPool { x, y, g }, Op::AvgPoolGrad { dy, dx, g }])
     };
-    b.case(
-        name,
-        "forward+backward",
-        window_shape(&g, "pool"),
-        ops,
-        None,
-    )
+    b.case(name, "forward+backward", window_shape(&g, "pool"), ops, None)
 }
 
 fn dropout_case(rng: &mut Rng, len: usize, rate: f32, direction: &'static str) -> Case {
     let mut b = Builder::new();
-    let x = b.input(
-        if direction == "forward" { "x" } else { "dy" },
-        rng.vec(len, -3.0, 3.0),
-    );
+    let x = b.input(if direction == "forward" { "x" } else { "dy" }, rng.vec(len, -3.0, 3.0));
     let state = b.state(rng.below(100_000) as u32, 0, 0);
-    let y = b.output(
-        if direction == "forward" { "y" } else { "dx" },
-        len,
-        Rule::Exact,
-    );
-    let op = Op::Dropout {
-        x,
-        y,
-        state,
-        len,
-        rate,
-        seed: rng.next_u64() as u32,
-    };
-    b.case(
-        "dropout",
-        direction,
-        format!("{len} rate {rate}"),
-        vec![op],
-        None,
-    )
+    let y = b.output(if direction == "forward" { "y" } else { "dx" }, len, Rule::Exact);
+    let op = Op::Dropout { x, y, state, len, rate, seed: rng.next_u64() as u32 };
+    b.case("dropout", direction, format!("{len} rate {rate}"), vec![op], None)
 }
 
 /// Inputs of a batch-norm case: x with a per-column offset and scale, and its parameters.
 fn batchnorm_inputs(rng: &mut Rng, rows: usize, cols: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let offsets = rng.vec(cols, -2.0, 2.0);
     let scales = rng.vec(cols, 0.1, 3.0);
-    let x = (0..rows * cols)
-        .map(|i| offsets[i % cols] + scales[i % cols] * rng.uniform(-1.0, 1.0))
-        .collect();
+    let x = (0..rows * cols).map(|i| offsets[i % cols] + scales[i % cols] * rng.uniform(-1.0, 1.0)).collect();
     (x, rng.vec(cols, 0.5, 1.5), rng.vec(cols, -0.5, 0.5))
 }
 
@@ -743,27 +568,26 @@ const BN_MOMENTUM: f32 = 0.99;
 fn batchnorm_train_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let (xs, gammas, betas) = batchnorm_inputs(rng, rows, cols);
     let (mm0, mv0) = (rng.vec(cols, -0.5, 0.5), rng.vec(cols, 0.5, 2.0));
+    batchnorm_train_with(xs, gammas, betas, mm0, mv0)
+}
+
+/// A training-mode batch-norm forward pass over x (rows, cols): statistics, moving averages, y.
+pub fn batchnorm_train_with(
+    xs: Vec<f32>,
+    gammas: Vec<f32>,
+    betas: Vec<f32>,
+    mm0: Vec<f32>,
+    mv0: Vec<f32>,
+) -> Case {
+    let cols = gammas.len();
+    let rows = xs.len() / cols;
     // Σ|terms| of each output, from the reference's own statistics.
-    let (mut mean, mut var, mut mm, mut mv) =
-        (vec![0.0; cols], vec![0.0; cols], mm0.clone(), mv0.clone());
-    cpu::batchnorm::stats(
-        &xs,
-        rows,
-        cols,
-        BN_MOMENTUM,
-        &mut mean,
-        &mut var,
-        &mut mm,
-        &mut mv,
-    );
-    let mean_abs: Vec<f32> = (0..cols)
-        .map(|j| (0..rows).map(|r| xs[r * cols + j].abs()).sum::<f32>() / rows as f32)
-        .collect();
-    let moving_abs = |start: &[f32], stat: &[f32]| {
-        (0..cols)
-            .map(|j| start[j].abs() + stat[j])
-            .collect::<Vec<f32>>()
-    };
+    let (mut mean, mut var, mut mm, mut mv) = (vec![0.0; cols], vec![0.0; cols], mm0.clone(), mv0.clone());
+    cpu::batchnorm::stats(&xs, rows, cols, BN_MOMENTUM, &mut mean, &mut var, &mut mm, &mut mv);
+    let mean_abs: Vec<f32> =
+        (0..cols).map(|j| (0..rows).map(|r| xs[r * cols + j].abs()).sum::<f32>() / rows as f32).collect();
+    let moving_abs =
+        |start: &[f32], stat: &[f32]| (0..cols).map(|j| start[j].abs() + stat[j]).collect::<Vec<f32>>();
     let y_abs: Vec<f32> = (0..rows * cols)
         .map(|i| {
             let j = i % cols;
@@ -780,46 +604,13 @@ fn batchnorm_train_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let x = b.input("x", xs);
     let gamma = b.input("gamma", gammas);
     let beta = b.input("beta", betas);
-    let mean_t = b.output(
-        "mean",
-        cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: mean_abs.clone(),
-        },
-    );
-    let var_t = b.output(
-        "var",
-        cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: var.clone(),
-        },
-    );
-    let moving_mean = b.in_out(
-        "moving_mean",
-        mm0.clone(),
-        Rule::SumOf {
-            k: rows,
-            abs_sum: moving_abs(&mm0, &mean_abs),
-        },
-    );
-    let moving_var = b.in_out(
-        "moving_var",
-        mv0.clone(),
-        Rule::SumOf {
-            k: rows,
-            abs_sum: moving_abs(&mv0, &var),
-        },
-    );
-    let y = b.output(
-        "y",
-        rows * cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: y_abs,
-        },
-    );
+    let mean_t = b.output("mean", cols, Rule::SumOf { k: rows, abs_sum: mean_abs.clone() });
+    let var_t = b.output("var", cols, Rule::SumOf { k: rows, abs_sum: var.clone() });
+    let moving_mean =
+        b.in_out("moving_mean", mm0.clone(), Rule::SumOf { k: rows, abs_sum: moving_abs(&mm0, &mean_abs) });
+    let moving_var =
+        b.in_out("moving_var", mv0.clone(), Rule::SumOf { k: rows, abs_sum: moving_abs(&mv0, &var) });
+    let y = b.output("y", rows * cols, Rule::SumOf { k: rows, abs_sum: y_abs });
     let ops = vec![
         Op::BatchNormStats {
             x,
@@ -831,30 +622,26 @@ fn batchnorm_train_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
             cols,
             momentum: BN_MOMENTUM,
         },
-        Op::BatchNormApply {
-            x,
-            mean: mean_t,
-            var: var_t,
-            gamma,
-            beta,
-            y,
-            rows,
-            cols,
-            eps: BN_EPS,
-        },
+        Op::BatchNormApply { x, mean: mean_t, var: var_t, gamma, beta, y, rows, cols, eps: BN_EPS },
     ];
-    b.case(
-        "batchnorm",
-        "forward",
-        format!("train {rows}×{cols}"),
-        ops,
-        None,
-    )
+    b.case("batchnorm", "forward", format!("train {rows}×{cols}"), ops, None)
 }
 
 fn batchnorm_inference_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let (xs, gammas, betas) = batchnorm_inputs(rng, rows, cols);
-    let (mms, mvs) = (rng.vec(cols, -0.5, 0.5), rng.vec(cols, 0.5, 2.0));
+    batchnorm_inference_with(xs, gammas, betas, rng.vec(cols, -0.5, 0.5), rng.vec(cols, 0.5, 2.0))
+}
+
+/// An inference-mode batch-norm pass: y from the moving statistics.
+pub fn batchnorm_inference_with(
+    xs: Vec<f32>,
+    gammas: Vec<f32>,
+    betas: Vec<f32>,
+    mms: Vec<f32>,
+    mvs: Vec<f32>,
+) -> Case {
+    let cols = gammas.len();
+    let rows = xs.len() / cols;
     let mut b = Builder::new();
     let y_abs = (0..rows * cols)
         .map(|i| {
@@ -868,59 +655,28 @@ fn batchnorm_inference_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let beta = b.input("beta", betas);
     let moving_mean = b.input("moving_mean", mms);
     let moving_var = b.input("moving_var", mvs);
-    let y = b.output(
-        "y",
-        rows * cols,
-        Rule::SumOf {
-            k: 3,
-            abs_sum: y_abs,
-        },
-    );
-    let op = Op::BatchNormApply {
-        x,
-        mean: moving_mean,
-        var: moving_var,
-        gamma,
-        beta,
-        y,
-        rows,
-        cols,
-        eps: BN_EPS,
-    };
-    b.case(
-        "batchnorm",
-        "forward",
-        format!("inference {rows}×{cols}"),
-        vec![op],
-        None,
-    )
+    let y = b.output("y", rows * cols, Rule::SumOf { k: 3, abs_sum: y_abs });
+    let op =
+        Op::BatchNormApply { x, mean: moving_mean, var: moving_var, gamma, beta, y, rows, cols, eps: BN_EPS };
+    b.case("batchnorm", "forward", format!("inference {rows}×{cols}"), vec![op], None)
 }
 
 fn batchnorm_backward_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let (xs, gammas, _) = batchnorm_inputs(rng, rows, cols);
-    let dys = rng.vec(rows * cols, -1.0, 1.0);
-    let (mut means, mut vars, mut mm, mut mv) = (
-        vec![0.0; cols],
-        vec![0.0; cols],
-        vec![0.0; cols],
-        vec![0.0; cols],
-    );
-    cpu::batchnorm::stats(
-        &xs,
-        rows,
-        cols,
-        BN_MOMENTUM,
-        &mut means,
-        &mut vars,
-        &mut mm,
-        &mut mv,
-    );
+    batchnorm_backward_with(xs, rng.vec(rows * cols, -1.0, 1.0), gammas)
+}
+
+/// The batch-norm backward pass through the batch statistics of x (rows, cols).
+pub fn batchnorm_backward_with(xs: Vec<f32>, dys: Vec<f32>, gammas: Vec<f32>) -> Case {
+    let cols = gammas.len();
+    let rows = xs.len() / cols;
+    let (mut means, mut vars, mut mm, mut mv) =
+        (vec![0.0; cols], vec![0.0; cols], vec![0.0; cols], vec![0.0; cols]);
+    cpu::batchnorm::stats(&xs, rows, cols, BN_MOMENTUM, &mut means, &mut vars, &mut mm, &mut mv);
     let inv: Vec<f32> = vars.iter().map(|v| 1.0 / (v + BN_EPS).sqrt()).collect();
     let xhat = |i: usize| (xs[i] - means[i % cols]) * inv[i % cols];
     let col_sum = |f: &dyn Fn(usize) -> f32| {
-        (0..cols)
-            .map(|j| (0..rows).map(|r| f(r * cols + j)).sum::<f32>())
-            .collect::<Vec<f32>>()
+        (0..cols).map(|j| (0..rows).map(|r| f(r * cols + j)).sum::<f32>()).collect::<Vec<f32>>()
     };
     let dbeta_abs = col_sum(&|i| dys[i].abs());
     let dgamma_abs = col_sum(&|i| (dys[i] * xhat(i)).abs());
@@ -937,69 +693,28 @@ fn batchnorm_backward_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let mean = b.input("mean", means.clone());
     let var = b.input("var", vars.clone());
     let gamma = b.input("gamma", gammas);
-    let dgamma = b.output(
-        "dgamma",
-        cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: dgamma_abs,
-        },
-    );
-    let dbeta = b.output(
-        "dbeta",
-        cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: dbeta_abs,
-        },
-    );
-    let dx = b.output(
-        "dx",
-        rows * cols,
-        Rule::SumOf {
-            k: rows,
-            abs_sum: dx_abs,
-        },
-    );
-    let op = Op::BatchNormGrad {
-        x,
-        dy,
-        mean,
-        var,
-        gamma,
-        dx: Some(dx),
-        dgamma,
-        dbeta,
-        rows,
-        cols,
-        eps: BN_EPS,
-    };
-    b.case(
-        "batchnorm",
-        "backward",
-        format!("{rows}×{cols}"),
-        vec![op],
-        None,
-    )
+    let dgamma = b.output("dgamma", cols, Rule::SumOf { k: rows, abs_sum: dgamma_abs });
+    let dbeta = b.output("dbeta", cols, Rule::SumOf { k: rows, abs_sum: dbeta_abs });
+    let dx = b.output("dx", rows * cols, Rule::SumOf { k: rows, abs_sum: dx_abs });
+    let op =
+        Op::BatchNormGrad { x, dy, mean, var, gamma, dx: Some(dx), dgamma, dbeta, rows, cols, eps: BN_EPS };
+    b.case("batchnorm", "backward", format!("{rows}×{cols}"), vec![op], None)
 }
 
 fn l2_case(rng: &mut Rng, len: usize) -> Case {
-    let mut b = Builder::new();
     let c = *rng.pick(&[1e-6, 1e-4, 0.01]);
-    let w = b.input("w", rng.vec(len, -1.0, 1.0));
+    l2_with(rng.vec(len, -1.0, 1.0), rng.vec(len, -1.0, 1.0), c)
+}
+
+/// The L2 penalty c·Σw² (into slot 1 of two) and its gradient added to g.
+pub fn l2_with(w: Vec<f32>, g: Vec<f32>, c: f32) -> Case {
+    let len = w.len();
+    let mut b = Builder::new();
+    let w = b.input("w", w);
     // Slot 0 belongs to another layer: it must come through untouched.
     let penalties = b.in_out("penalties", vec![0.5, 0.0], Rule::Sum { k: len });
-    let g = b.in_out("g", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 2 });
-    let ops = vec![
-        Op::L2Penalty {
-            w,
-            penalties,
-            slot: 1,
-            len,
-            c,
-        },
-        Op::L2Grad { w, g, len, c },
-    ];
+    let g = b.in_out("g", g, Rule::Sum { k: 2 });
+    let ops = vec![Op::L2Penalty { w, penalties, slot: 1, len, c }, Op::L2Grad { w, g, len, c }];
     b.case("l2", "forward+backward", format!("{len} c {c}"), ops, None)
 }
 
@@ -1010,19 +725,9 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let g = b.input("g", rng.vec(len, -1.0, 1.0));
     let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 4 });
     let (name, m, v) = match opt {
-        Optimizer::Sgd {
-            momentum, nesterov, ..
-        } if momentum > 0.0 => {
+        Optimizer::Sgd { momentum, nesterov, .. } if momentum > 0.0 => {
             let m = b.in_out("velocity", rng.vec(len, -0.1, 0.1), Rule::Sum { k: 2 });
-            (
-                if nesterov {
-                    "sgd nesterov"
-                } else {
-                    "sgd momentum"
-                },
-                Some(m),
-                None,
-            )
+            (if nesterov { "sgd nesterov" } else { "sgd momentum" }, Some(m), None)
         }
         Optimizer::Sgd { .. } => ("sgd", None, None),
         Optimizer::Adam { .. } => {
@@ -1031,35 +736,16 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
             ("adam", Some(m), Some(v))
         }
     };
-    let op = Op::Update {
-        w,
-        g,
-        m,
-        v,
-        state,
-        len,
-        opt,
-    };
-    b.case(
-        "optimizer",
-        "update",
-        format!("{name} {len} step {step}"),
-        vec![op],
-        None,
-    )
+    let op = Op::Update { w, g, m, v, state, len, opt };
+    b.case("optimizer", "update", format!("{name} {len} step {step}"), vec![op], None)
 }
 
 fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
     let mut b = Builder::new();
     let n_images = batch + rng.range(0, 50);
-    let bytes: Vec<u8> = (0..n_images * pixels)
-        .map(|_| rng.below(256) as u8)
-        .collect();
+    let bytes: Vec<u8> = (0..n_images * pixels).map(|_| rng.below(256) as u8).collect();
     let images = b.input_u32("images", pack_bytes(&bytes));
-    let labels = b.input_u32(
-        "label_table",
-        (0..n_images).map(|_| rng.below(10) as u32).collect(),
-    );
+    let labels = b.input_u32("label_table", (0..n_images).map(|_| rng.below(10) as u32).collect());
     let mut order: Vec<u32> = (0..n_images as u32).collect();
     rng.shuffle(&mut order);
     let cursor = rng.below(n_images - batch + 1) as u32;
@@ -1067,45 +753,19 @@ fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
     let state = b.state(0, cursor, 0);
     let x = b.output("x", batch * pixels, Rule::Exact);
     let y = b.output_u32("y", batch);
-    let op = Op::Gather {
-        images,
-        labels,
-        index,
-        state,
-        x,
-        y,
-        batch,
-        pixels,
-    };
-    b.case(
-        "data",
-        "gather",
-        format!("{batch}×{pixels} of {n_images} from {cursor}"),
-        vec![op],
-        None,
-    )
+    let op = Op::Gather { images, labels, index, state, x, y, batch, pixels };
+    b.case("data", "gather", format!("{batch}×{pixels} of {n_images} from {cursor}"), vec![op], None)
 }
 
 /// Argmax, accuracy, confusion counts and the batch record, with ties among the logits.
 fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let mut b = Builder::new();
-    let values: Vec<f32> = rng
-        .vec(batch * classes, -2.0, 2.0)
-        .iter()
-        .map(|v| v.round())
-        .collect();
+    let values: Vec<f32> = rng.vec(batch * classes, -2.0, 2.0).iter().map(|v| v.round()).collect();
     // About half the labels are the prediction, so that accuracy counts are neither 0 nor all.
     let mut best = vec![0; batch];
     cpu::data::argmax(&values, classes, &mut best);
-    let labels = (0..batch)
-        .map(|i| {
-            if rng.below(2) == 0 {
-                best[i]
-            } else {
-                rng.below(classes) as u32
-            }
-        })
-        .collect();
+    let labels =
+        (0..batch).map(|i| if rng.below(2) == 0 { best[i] } else { rng.below(classes) as u32 }).collect();
     let logits = b.input("logits", values);
     let labels = b.input_u32("labels", labels);
     let loss = b.input("loss", rng.vec(batch, 0.0, 3.0));
@@ -1113,43 +773,15 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let record_row = rng.below(4) as u32;
     let state = b.state(7, 0, record_row);
     let pred = b.output_u32("pred", batch);
-    let counts = b.in_out_u32(
-        "confusion",
-        (0..classes * classes)
-            .map(|_| rng.below(5) as u32)
-            .collect(),
-    );
+    let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
     let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + 2 });
     // A second state to advance, so that Record reads the state as it was.
     let s = b.in_out_u32("state", vec![7, 5, record_row]);
     let ops = vec![
-        Op::Argmax {
-            logits,
-            pred,
-            batch,
-            classes,
-        },
-        Op::Confusion {
-            labels,
-            pred,
-            counts,
-            batch,
-            classes,
-        },
-        Op::Record {
-            loss,
-            pred,
-            labels,
-            penalties: Some((penalties, 2)),
-            state,
-            records,
-            batch,
-        },
-        Op::Advance {
-            state: s,
-            batch,
-            train: true,
-        },
+        Op::Argmax { logits, pred, batch, classes },
+        Op::Confusion { labels, pred, counts, batch, classes },
+        Op::Record { loss, pred, labels, penalties: Some((penalties, 2)), state, records, batch },
+        Op::Advance { state: s, batch, train: true },
     ];
     b.case("data", "metrics", format!("{batch}×{classes}"), ops, None)
 }

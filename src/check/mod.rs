@@ -12,7 +12,7 @@
 //! Results that involve no rounding — gathers, pooling maxima, argmax, counts, dropout masks —
 //! must be equal bit for bit.
 
-mod cases;
+pub mod cases;
 
 pub use cases::{cases, Size};
 
@@ -139,10 +139,7 @@ pub fn run_reference(case: &Case) -> anyhow::Result<Vec<Data>> {
     let mut cpu = CpuEngine::new(&case.program);
     load(&mut cpu, &case.inputs)?;
     cpu.run(0, 1)?;
-    case.outputs
-        .iter()
-        .map(|o| read(&mut cpu, &case.program, o))
-        .collect()
+    case.outputs.iter().map(|o| read(&mut cpu, &case.program, o)).collect()
 }
 
 /// Runs `case` on the GPU with poisoned outputs, returning each output.
@@ -157,18 +154,12 @@ pub fn run_gpu(ctx: &GpuContext, case: &Case) -> anyhow::Result<Vec<Data>> {
         }
     }
     gpu.run(0, 1)?;
-    case.outputs
-        .iter()
-        .map(|o| read(&mut gpu, &case.program, o))
-        .collect()
+    case.outputs.iter().map(|o| read(&mut gpu, &case.program, o)).collect()
 }
 
 /// Σ|terms| for each output that needs it, by running the magnitude program on |inputs|.
-fn magnitudes(case: &Case) -> anyhow::Result<Vec<Option<Vec<f32>>>> {
-    let needed = case
-        .outputs
-        .iter()
-        .any(|o| matches!(o.rule, Rule::Sum { .. }));
+pub fn magnitudes(case: &Case) -> anyhow::Result<Vec<Option<Vec<f32>>>> {
+    let needed = case.outputs.iter().any(|o| matches!(o.rule, Rule::Sum { .. }));
     if !needed {
         return Ok(case.outputs.iter().map(|_| None).collect());
     }
@@ -187,13 +178,7 @@ fn magnitudes(case: &Case) -> anyhow::Result<Vec<Option<Vec<f32>>>> {
 }
 
 /// Compares one output.
-pub fn compare(
-    case: &Case,
-    out: &Output,
-    gpu: &Data,
-    reference: &Data,
-    abs_sum: Option<&[f32]>,
-) -> Verdict {
+pub fn compare(case: &Case, out: &Output, gpu: &Data, reference: &Data, abs_sum: Option<&[f32]>) -> Verdict {
     let mut v = Verdict {
         op: case.op,
         direction: case.direction,

@@ -3,24 +3,17 @@
 use crate::check::{cases, check_case, Size};
 use crate::gpu::{DeviceKind, Executor};
 
-pub fn run(
-    device: DeviceKind,
-    adapter: Option<&str>,
-    seed: u64,
-    quick: bool,
-) -> anyhow::Result<()> {
-    let kind = if device == DeviceKind::Auto {
-        DeviceKind::Auto
-    } else {
-        device
-    };
+pub fn run(device: DeviceKind, adapter: Option<&str>, seed: u64, quick: bool) -> anyhow::Result<()> {
+    let kind = if device == DeviceKind::Auto { DeviceKind::Auto } else { device };
     anyhow::ensure!(
         kind != DeviceKind::Cpu,
         "check compares a GPU with the CPU reference: pick a GPU --device"
     );
     let (exec, line) = Executor::open(kind, adapter)?;
     let Executor::Gpu(ctx) = exec else {
-        anyhow::bail!("no GPU adapter to check ({line}); try --device vulkan (lavapipe) or see `gpu-fmnist devices`")
+        anyhow::bail!(
+            "no GPU adapter to check ({line}); try --device vulkan (lavapipe) or see `gpu-fmnist devices`"
+        )
     };
     println!("{line}");
     println!("seed {seed}{}; tolerance |gpu − ref| ≤ 1e-5 + 1e-4·|ref| + 2·√K·2⁻²⁴·Σ|terms|, exact where no rounding happens", if quick { ", quick" } else { "" });
@@ -51,10 +44,6 @@ pub fn run(
     }
     println!();
     println!("{passed} passed, {failed} failed");
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} comparisons failed (seed {seed})",
-        passed + failed
-    );
+    anyhow::ensure!(failed == 0, "{failed} of {} comparisons failed (seed {seed})", passed + failed);
     Ok(())
 }

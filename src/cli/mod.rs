@@ -75,12 +75,9 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
-        Command::Check(args) => check::run(
-            args.device.device,
-            args.device.adapter.as_deref(),
-            args.seed,
-            args.quick,
-        ),
+        Command::Check(args) => {
+            check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)
+        }
     }
 }
 

@@ -73,8 +73,7 @@ pub fn backward(
         let n = rows as f32;
         for (r, out) in dx.chunks_exact_mut(cols).enumerate() {
             for (j, o) in out.iter_mut().enumerate() {
-                *o = gamma[j] * inv_std[j] / n
-                    * (n * dy[[r, j]] - dbeta[j] - xhat[[r, j]] * dgamma[j]);
+                *o = gamma[j] * inv_std[j] / n * (n * dy[[r, j]] - dbeta[j] - xhat[[r, j]] * dgamma[j]);
             }
         }
     }

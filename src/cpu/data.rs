@@ -7,10 +7,7 @@ pub fn byte(packed: &[u32], i: usize) -> u8 {
 
 /// Packs bytes four to a u32, little-endian, zero-padded: how images travel to the GPU.
 pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
-    bytes
-        .chunks(4)
-        .map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32))
-        .collect()
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)).collect()
 }
 
 /// x (B, P) = the images index[cursor..cursor + B] scaled by 1/255 (a multiply, as on the GPU);
@@ -56,9 +53,7 @@ pub fn confusion(labels: &[u32], pred: &[u32], classes: usize, counts: &mut [u32
 /// (mean loss + Σ penalties, #correct, B) for one batch, summed in order as the kernel does.
 pub fn record(loss: &[f32], pred: &[u32], labels: &[u32], penalties: &[f32]) -> [f32; 3] {
     let sum: f32 = loss.iter().fold(0.0, |s, &l| s + l);
-    let total = penalties
-        .iter()
-        .fold(sum / loss.len() as f32, |t, &p| t + p);
+    let total = penalties.iter().fold(sum / loss.len() as f32, |t, &p| t + p);
     let correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
     [total, correct as f32, loss.len() as f32]
 }

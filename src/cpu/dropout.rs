@@ -22,10 +22,6 @@ pub fn keep_scale(rate: f32) -> f32 {
 pub fn dropout(x: &[f32], y: &mut [f32], rate: f32, seed: u32, step: u32) {
     let scale = keep_scale(rate);
     for (i, (y, &x)) in y.iter_mut().zip(x).enumerate() {
-        *y = if uniform01(seed, step, i as u32) >= rate {
-            x * scale
-        } else {
-            0.0
-        };
+        *y = if uniform01(seed, step, i as u32) >= rate { x * scale } else { 0.0 };
     }
 }

@@ -29,8 +29,6 @@ pub fn matmul(op: &Matmul, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [
 
 /// db (cols) = Σ over rows of dy (rows, cols).
 pub fn bias_grad(dy: &[f32], rows: usize, cols: usize, db: &mut [f32]) {
-    let sums = ArrayView2::from_shape((rows, cols), dy)
-        .unwrap()
-        .sum_axis(Axis(0));
+    let sums = ArrayView2::from_shape((rows, cols), dy).unwrap().sum_axis(Axis(0));
     db.copy_from_slice(sums.as_slice().unwrap());
 }

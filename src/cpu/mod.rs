@@ -40,11 +40,7 @@ impl CpuEngine {
                 DType::U32 => Buffer::U32(vec![0; t.len]),
             })
             .collect();
-        CpuEngine {
-            lists: program.lists.clone(),
-            buffers,
-            counters: Counters::default(),
-        }
+        CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default() }
     }
 
     fn f(&self, t: T) -> &[f32] {
@@ -87,16 +83,7 @@ impl CpuEngine {
     /// Runs one op.
     pub fn exec(&mut self, op: &Op) {
         match *op {
-            Op::Gather {
-                images,
-                labels,
-                index,
-                state,
-                x,
-                y,
-                batch,
-                pixels,
-            } => {
+            Op::Gather { images, labels, index, state, x, y, batch, pixels } => {
                 let (mut xs, mut ys) = (self.take_f(x), self.take_u(y));
                 let cursor = self.u(state)[1] as usize;
                 data::gather(
@@ -132,27 +119,12 @@ impl CpuEngine {
                 activation::forward(act, &self.f(x)[..len], &mut out[..len]);
                 self.put_f(y, out);
             }
-            Op::ActivationGrad {
-                y,
-                dy,
-                dx,
-                act,
-                len,
-            } => {
+            Op::ActivationGrad { y, dy, dx, act, len } => {
                 let mut out = self.take_f(dx);
                 activation::backward(act, &self.f(y)[..len], &self.f(dy)[..len], &mut out[..len]);
                 self.put_f(dx, out);
             }
-            Op::SoftmaxXent {
-                logits,
-                labels,
-                loss,
-                probs,
-                dlogits,
-                batch,
-                classes,
-                scale,
-            } => {
+            Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale } => {
                 let mut l = self.take_f(loss);
                 let mut p = probs.map(|t| self.take_f(t));
                 let mut d = dlogits.map(|t| self.take_f(t));
@@ -183,30 +155,16 @@ impl CpuEngine {
                 conv::col2im(g, self.f(dcols), &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
-            Op::MaxPool {
-                x,
-                y,
-                argmax,
-                ref g,
-            } => {
+            Op::MaxPool { x, y, argmax, ref g } => {
                 let (mut out, mut arg) = (self.take_f(y), self.take_u(argmax));
                 pool::max_forward(g, self.f(x), &mut out, &mut arg);
                 self.put_f(y, out);
                 self.put_u(argmax, arg);
             }
-            Op::MaxPoolGrad {
-                dy,
-                argmax,
-                dx,
-                ref g,
-            } => {
+            Op::MaxPoolGrad { dy, argmax, dx, ref g } => {
                 let mut out = self.take_f(dx);
                 let n = g.out_pixels() * g.c;
-                pool::max_backward(
-                    &self.f(dy)[..n],
-                    &self.u(argmax)[..n],
-                    &mut out[..g.input_len()],
-                );
+                pool::max_backward(&self.f(dy)[..n], &self.u(argmax)[..n], &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
             Op::AvgPool { x, y, ref g } => {
@@ -219,34 +177,12 @@ impl CpuEngine {
                 pool::avg_backward(g, self.f(dy), &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
-            Op::Dropout {
-                x,
-                y,
-                state,
-                len,
-                rate,
-                seed,
-            } => {
+            Op::Dropout { x, y, state, len, rate, seed } => {
                 let mut out = self.take_f(y);
-                dropout::dropout(
-                    &self.f(x)[..len],
-                    &mut out[..len],
-                    rate,
-                    seed,
-                    self.u(state)[0],
-                );
+                dropout::dropout(&self.f(x)[..len], &mut out[..len], rate, seed, self.u(state)[0]);
                 self.put_f(y, out);
             }
-            Op::BatchNormStats {
-                x,
-                mean,
-                var,
-                moving_mean,
-                moving_var,
-                rows,
-                cols,
-                momentum,
-            } => {
+            Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
                 let (mut m, mut v) = (self.take_f(mean), self.take_f(var));
                 let (mut mm, mut mv) = (self.take_f(moving_mean), self.take_f(moving_var));
                 batchnorm::stats(
@@ -264,17 +200,7 @@ impl CpuEngine {
                 self.put_f(moving_mean, mm);
                 self.put_f(moving_var, mv);
             }
-            Op::BatchNormApply {
-                x,
-                mean,
-                var,
-                gamma,
-                beta,
-                y,
-                rows,
-                cols,
-                eps,
-            } => {
+            Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => {
                 let mut out = self.take_f(y);
                 batchnorm::apply(
                     &self.f(x)[..rows * cols],
@@ -288,19 +214,7 @@ impl CpuEngine {
                 );
                 self.put_f(y, out);
             }
-            Op::BatchNormGrad {
-                x,
-                dy,
-                mean,
-                var,
-                gamma,
-                dx,
-                dgamma,
-                dbeta,
-                rows,
-                cols,
-                eps,
-            } => {
+            Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
                 let (mut dg, mut db) = (self.take_f(dgamma), self.take_f(dbeta));
                 let mut d = dx.map(|t| self.take_f(t));
                 batchnorm::backward(
@@ -322,13 +236,7 @@ impl CpuEngine {
                     self.put_f(t, v);
                 }
             }
-            Op::L2Penalty {
-                w,
-                penalties,
-                slot,
-                len,
-                c,
-            } => {
+            Op::L2Penalty { w, penalties, slot, len, c } => {
                 let value = optimizer::l2_penalty(&self.f(w)[..len], c);
                 let mut p = self.take_f(penalties);
                 p[slot] = value;
@@ -339,15 +247,7 @@ impl CpuEngine {
                 optimizer::l2_grad(&self.f(w)[..len], &mut out[..len], c);
                 self.put_f(g, out);
             }
-            Op::Update {
-                w,
-                g,
-                m,
-                v,
-                state,
-                len,
-                ref opt,
-            } => {
+            Op::Update { w, g, m, v, state, len, ref opt } => {
                 let mut wv = self.take_f(w);
                 let mut mv = m.map(|t| self.take_f(t));
                 let mut vv = v.map(|t| self.take_f(t));
@@ -368,45 +268,17 @@ impl CpuEngine {
                     self.put_f(t, x);
                 }
             }
-            Op::Argmax {
-                logits,
-                pred,
-                batch,
-                classes,
-            } => {
+            Op::Argmax { logits, pred, batch, classes } => {
                 let mut out = self.take_u(pred);
-                data::argmax(
-                    &self.f(logits)[..batch * classes],
-                    classes,
-                    &mut out[..batch],
-                );
+                data::argmax(&self.f(logits)[..batch * classes], classes, &mut out[..batch]);
                 self.put_u(pred, out);
             }
-            Op::Confusion {
-                labels,
-                pred,
-                counts,
-                batch,
-                classes,
-            } => {
+            Op::Confusion { labels, pred, counts, batch, classes } => {
                 let mut out = self.take_u(counts);
-                data::confusion(
-                    &self.u(labels)[..batch],
-                    &self.u(pred)[..batch],
-                    classes,
-                    &mut out,
-                );
+                data::confusion(&self.u(labels)[..batch], &self.u(pred)[..batch], classes, &mut out);
                 self.put_u(counts, out);
             }
-            Op::Record {
-                loss,
-                pred,
-                labels,
-                penalties,
-                state,
-                records,
-                batch,
-            } => {
+            Op::Record { loss, pred, labels, penalties, state, records, batch } => {
                 let pens = penalties.map(|(t, n)| &self.f(t)[..n]).unwrap_or(&[]);
                 let row = data::record(
                     &self.f(loss)[..batch],
@@ -419,11 +291,7 @@ impl CpuEngine {
                 out[at..at + RECORD_WIDTH].copy_from_slice(&row);
                 self.put_f(records, out);
             }
-            Op::Advance {
-                state,
-                batch,
-                train,
-            } => {
+            Op::Advance { state, batch, train } => {
                 let mut s = self.take_u(state);
                 s[0] += train as u32;
                 s[1] += batch as u32;
@@ -437,12 +305,7 @@ impl CpuEngine {
 impl Engine for CpuEngine {
     fn write_f32(&mut self, t: T, data: &[f32]) -> anyhow::Result<()> {
         let mut v = self.take_f(t);
-        anyhow::ensure!(
-            data.len() <= v.len(),
-            "{} values for a tensor of {}",
-            data.len(),
-            v.len()
-        );
+        anyhow::ensure!(data.len() <= v.len(), "{} values for a tensor of {}", data.len(), v.len());
         v[..data.len()].copy_from_slice(data);
         self.put_f(t, v);
         Ok(())
@@ -450,12 +313,7 @@ impl Engine for CpuEngine {
 
     fn write_u32(&mut self, t: T, data: &[u32]) -> anyhow::Result<()> {
         let mut v = self.take_u(t);
-        anyhow::ensure!(
-            data.len() <= v.len(),
-            "{} values for a tensor of {}",
-            data.len(),
-            v.len()
-        );
+        anyhow::ensure!(data.len() <= v.len(), "{} values for a tensor of {}", data.len(), v.len());
         v[..data.len()].copy_from_slice(data);
         self.put_u(t, v);
         Ok(())

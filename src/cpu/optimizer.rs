@@ -31,27 +31,14 @@ pub fn update(
                 *w -= g * lr;
             }
         }
-        Optimizer::Sgd {
-            lr,
-            momentum,
-            nesterov,
-        } => {
+        Optimizer::Sgd { lr, momentum, nesterov } => {
             let m = m.expect("SGD with momentum needs its velocity");
             for ((w, &g), vel) in w.iter_mut().zip(g).zip(m) {
                 *vel = *vel * momentum - g * lr;
-                *w += if nesterov {
-                    *vel * momentum - g * lr
-                } else {
-                    *vel
-                };
+                *w += if nesterov { *vel * momentum - g * lr } else { *vel };
             }
         }
-        Optimizer::Adam {
-            lr,
-            beta1,
-            beta2,
-            eps,
-        } => {
+        Optimizer::Adam { lr, beta1, beta2, eps } => {
             let (m, v) = (m.expect("Adam needs m"), v.expect("Adam needs v"));
             let t = (step + 1) as f32;
             let alpha = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));

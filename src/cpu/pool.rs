@@ -4,29 +4,18 @@
 use crate::graph::ops::Window;
 
 /// Flat indices into x of the cells of output (b, oy, ox, ci)'s window, in row-major window order.
-fn cells(
-    g: &Window,
-    b: usize,
-    oy: usize,
-    ox: usize,
-    ci: usize,
-) -> impl Iterator<Item = usize> + '_ {
+fn cells(g: &Window, b: usize, oy: usize, ox: usize, ci: usize) -> impl Iterator<Item = usize> + '_ {
     let y0 = (oy * g.sh) as isize - g.pad_top as isize;
     let x0 = (ox * g.sw) as isize - g.pad_left as isize;
     let ys = y0.max(0) as usize..((y0 + g.kh as isize).min(g.h as isize)) as usize;
     let xs = x0.max(0) as usize..((x0 + g.kw as isize).min(g.w as isize)) as usize;
-    ys.flat_map(move |y| {
-        xs.clone()
-            .map(move |x| ((b * g.h + y) * g.w + x) * g.c + ci)
-    })
+    ys.flat_map(move |y| xs.clone().map(move |x| ((b * g.h + y) * g.w + x) * g.c + ci))
 }
 
 /// Every output cell (b, oy, ox, ci) in the order of its flat index.
 fn outputs(g: &Window) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
     (0..g.batch).flat_map(move |b| {
-        (0..g.oh).flat_map(move |oy| {
-            (0..g.ow).flat_map(move |ox| (0..g.c).map(move |ci| (b, oy, ox, ci)))
-        })
+        (0..g.oh).flat_map(move |oy| (0..g.ow).flat_map(move |ox| (0..g.c).map(move |ci| (b, oy, ox, ci))))
     })
 }
 

@@ -10,15 +10,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: corrupt gzip stream: {source}")]
-    Gzip {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Gzip { path: PathBuf, source: std::io::Error },
     #[error("{path}: {what}")]
     Invalid { path: PathBuf, what: String },
 }
@@ -32,35 +26,23 @@ pub struct Idx {
 
 /// Reads an IDX file, inflating it first when it starts with the gzip magic (not by its name).
 pub fn read_idx(path: &Path) -> Result<Idx, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
+    let raw = std::fs::read(path).map_err(|source| IdxError::Io { path: path.to_owned(), source })?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|source| IdxError::Gzip {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(|source| IdxError::Gzip { path: path.to_owned(), source })?;
         out
     } else {
         raw
     };
-    parse_idx(&bytes).map_err(|what| IdxError::Invalid {
-        path: path.to_owned(),
-        what,
-    })
+    parse_idx(&bytes).map_err(|what| IdxError::Invalid { path: path.to_owned(), what })
 }
 
 /// Parses the bytes of an (inflated) IDX file.
 pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
     if bytes.len() < 4 {
-        return Err(format!(
-            "truncated: {} bytes, too short for the IDX header",
-            bytes.len()
-        ));
+        return Err(format!("truncated: {} bytes, too short for the IDX header", bytes.len()));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format!(
@@ -69,10 +51,7 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
         ));
     }
     if bytes[2] != 0x08 {
-        return Err(format!(
-            "element type 0x{:02x} is not 0x08 (unsigned byte)",
-            bytes[2]
-        ));
+        return Err(format!("element type 0x{:02x} is not 0x08 (unsigned byte)", bytes[2]));
     }
     let ndims = bytes[3] as usize;
     let header = 4 + 4 * ndims;
@@ -86,26 +65,15 @@ pub fn parse_idx(bytes: &[u8]) -> Result<Idx, String> {
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or("dimensions overflow")?;
+    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("dimensions overflow")?;
     let found = bytes.len() - header;
     if found < expected {
-        return Err(format!(
-            "truncated: dimensions {dims:?} need {expected} bytes of data, found {found}"
-        ));
+        return Err(format!("truncated: dimensions {dims:?} need {expected} bytes of data, found {found}"));
     }
     if found > expected {
-        return Err(format!(
-            "{} bytes after the data that dimensions {dims:?} describe",
-            found - expected
-        ));
+        return Err(format!("{} bytes after the data that dimensions {dims:?} describe", found - expected));
     }
-    Ok(Idx {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(Idx { dims, data: bytes[header..].to_vec() })
 }
 
 /// Serializes bytes as an IDX file (uncompressed); used to write test fixtures and samples.
@@ -133,15 +101,11 @@ mod tests {
     #[test]
     fn rejects_short_long_and_foreign_files() {
         let good = encode_idx(&[3], &[1, 2, 3]);
-        assert!(parse_idx(&good[..good.len() - 1])
-            .unwrap_err()
-            .contains("truncated"));
+        assert!(parse_idx(&good[..good.len() - 1]).unwrap_err().contains("truncated"));
         let mut long = good.clone();
         long.push(0);
         assert!(parse_idx(&long).unwrap_err().contains("after the data"));
         assert!(parse_idx(b"PK\x03\x04").unwrap_err().contains("magic"));
-        assert!(parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 0])
-            .unwrap_err()
-            .contains("element type"));
+        assert!(parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 0]).unwrap_err().contains("element type"));
     }
 }

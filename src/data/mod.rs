@@ -50,11 +50,7 @@ pub enum DataError {
     #[error("no Fashion-MNIST found (looked in {looked}); {INSTALL_HINT}")]
     NotFound { looked: String },
     #[error("{dir}: missing {name}[.gz] ({from}); {INSTALL_HINT}")]
-    MissingFile {
-        dir: PathBuf,
-        name: &'static str,
-        from: String,
-    },
+    MissingFile { dir: PathBuf, name: &'static str, from: String },
     #[error(transparent)]
     Idx(#[from] IdxError),
     #[error("{path}: {what}")]
@@ -102,9 +98,8 @@ impl Split {
     /// Mean and standard deviation of the pixels scaled to [0, 1].
     pub fn pixel_mean_std(&self) -> (f64, f64) {
         let n = self.images.len().max(1) as f64;
-        let (sum, sum_sq) = self.images.iter().fold((0u64, 0u64), |(s, q), &p| {
-            (s + p as u64, q + (p as u64) * (p as u64))
-        });
+        let (sum, sum_sq) =
+            self.images.iter().fold((0u64, 0u64), |(s, q), &p| (s + p as u64, q + (p as u64) * (p as u64)));
         let mean = sum as f64 / n / 255.0;
         let var = sum_sq as f64 / n / (255.0 * 255.0) - mean * mean;
         (mean, var.max(0.0).sqrt())
@@ -135,10 +130,7 @@ impl FashionMnist {
         let test = load_pair(dir, TEST_IMAGES, TEST_LABELS)?;
         let n = full_train.len();
         let (n_val, validation_rule) = if n >= FULL_TRAINING_FILE {
-            (
-                REPORT_VALIDATION,
-                format!("the first {REPORT_VALIDATION} training images, as in the report"),
-            )
+            (REPORT_VALIDATION, format!("the first {REPORT_VALIDATION} training images, as in the report"))
         } else {
             (
                 n / 10,
@@ -191,19 +183,13 @@ pub fn locate(data_dir: Option<&Path>) -> Result<PathBuf, DataError> {
         .map(Path::new)
         .find(|dir| find_file(dir, TRAIN_IMAGES).is_some())
         .map(Path::to_owned)
-        .ok_or_else(|| DataError::NotFound {
-            looked: DEFAULT_DIRS.join(", "),
-        })
+        .ok_or_else(|| DataError::NotFound { looked: DEFAULT_DIRS.join(", ") })
 }
 
 fn checked(dir: &Path, from: &str) -> Result<PathBuf, DataError> {
     for name in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] {
         if find_file(dir, name).is_none() {
-            return Err(DataError::MissingFile {
-                dir: dir.to_owned(),
-                name,
-                from: from.to_owned(),
-            });
+            return Err(DataError::MissingFile { dir: dir.to_owned(), name, from: from.to_owned() });
         }
     }
     Ok(dir.to_owned())
@@ -211,9 +197,7 @@ fn checked(dir: &Path, from: &str) -> Result<PathBuf, DataError> {
 
 /// `dir/name`, or `dir/name.gz`, whichever exists first.
 fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
-    [dir.join(name), dir.join(format!("{name}.gz"))]
-        .into_iter()
-        .find(|p| p.is_file())
+    [dir.join(name), dir.join(format!("{name}.gz"))].into_iter().find(|p| p.is_file())
 }
 
 fn require(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
@@ -228,10 +212,7 @@ fn require(dir: &Path, name: &'static str) -> Result<PathBuf, DataError> {
 fn load_pair(dir: &Path, images: &'static str, labels: &'static str) -> Result<Split, DataError> {
     let image_path = require(dir, images)?;
     let label_path = require(dir, labels)?;
-    let invalid = |path: &Path, what: String| DataError::Invalid {
-        path: path.to_owned(),
-        what,
-    };
+    let invalid = |path: &Path, what: String| DataError::Invalid { path: path.to_owned(), what };
     let img = read_idx(&image_path)?;
     if img.dims.len() != 3 || img.dims[1] != SIDE || img.dims[2] != SIDE {
         return Err(invalid(
@@ -241,30 +222,16 @@ fn load_pair(dir: &Path, images: &'static str, labels: &'static str) -> Result<S
     }
     let lab = read_idx(&label_path)?;
     if lab.dims.len() != 1 {
-        return Err(invalid(
-            &label_path,
-            format!("dimensions {:?} are not a list of labels", lab.dims),
-        ));
+        return Err(invalid(&label_path, format!("dimensions {:?} are not a list of labels", lab.dims)));
     }
     if lab.dims[0] != img.dims[0] {
         return Err(invalid(
             &label_path,
-            format!(
-                "{} labels for {} images in {}",
-                lab.dims[0],
-                img.dims[0],
-                image_path.display()
-            ),
+            format!("{} labels for {} images in {}", lab.dims[0], img.dims[0], image_path.display()),
         ));
     }
     if let Some(i) = lab.data.iter().position(|&l| l as usize >= CLASSES) {
-        return Err(invalid(
-            &label_path,
-            format!("label {} at index {i} is not a class 0–9", lab.data[i]),
-        ));
+        return Err(invalid(&label_path, format!("label {} at index {i} is not a class 0–9", lab.data[i])));
     }
-    Ok(Split {
-        images: img.data,
-        labels: lab.data,
-    })
+    Ok(Split { images: img.data, labels: lab.data })
 }

@@ -7,31 +7,13 @@ use crate::graph::ops::Op;
 /// The uniform block `Norm`.
 fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> [u32; 5] {
     let one_minus = (1.0 - momentum as f64) as f32;
-    [
-        rows as u32,
-        cols as u32,
-        momentum.to_bits(),
-        one_minus.to_bits(),
-        eps.to_bits(),
-    ]
+    [rows as u32, cols as u32, momentum.to_bits(), one_minus.to_bits(), eps.to_bits()]
 }
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     match *op {
-        Op::BatchNormStats {
-            x,
-            mean,
-            var,
-            moving_mean,
-            moving_var,
-            rows,
-            cols,
-            momentum,
-        } => {
-            anyhow::ensure!(
-                cols <= 65_535,
-                "batch norm over {cols} features is too wide"
-            );
+        Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
+            anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
             Ok(vec![c.dispatch(
                 BATCHNORM,
                 "stats",
@@ -47,17 +29,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 [cols as u32, 1, 1],
             )?])
         }
-        Op::BatchNormApply {
-            x,
-            mean,
-            var,
-            gamma,
-            beta,
-            y,
-            rows,
-            cols,
-            eps,
-        } => Ok(vec![c.dispatch(
+        Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => Ok(vec![c.dispatch(
             BATCHNORM,
             "apply",
             &[],
@@ -72,23 +44,8 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             ],
             grid(rows * cols, 256),
         )?]),
-        Op::BatchNormGrad {
-            x,
-            dy,
-            mean,
-            var,
-            gamma,
-            dx,
-            dgamma,
-            dbeta,
-            rows,
-            cols,
-            eps,
-        } => {
-            anyhow::ensure!(
-                cols <= 65_535,
-                "batch norm over {cols} features is too wide"
-            );
+        Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
+            anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
             let params = norm(rows, cols, 0.0, eps);
             let mut out = vec![c.dispatch(
                 BATCHNORM,

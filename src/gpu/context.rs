@@ -4,9 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 /// Which executor runs the model: a wgpu backend, the CPU reference, or a choice made for you.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// A hardware GPU if there is one (honouring `WGPU_BACKEND`), otherwise the CPU reference.
@@ -51,20 +49,14 @@ pub struct AdapterReport {
 
 impl AdapterReport {
     fn of(adapter: &wgpu::Adapter) -> Self {
-        AdapterReport {
-            info: adapter.get_info(),
-            limits: adapter.limits(),
-            features: adapter.features(),
-        }
+        AdapterReport { info: adapter.get_info(), limits: adapter.limits(), features: adapter.features() }
     }
 
     /// Whether this is real GPU hardware rather than a software rasterizer such as llvmpipe.
     pub fn is_hardware(&self) -> bool {
         matches!(
             self.info.device_type,
-            wgpu::DeviceType::DiscreteGpu
-                | wgpu::DeviceType::IntegratedGpu
-                | wgpu::DeviceType::VirtualGpu
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu
         )
     }
 }
@@ -117,11 +109,7 @@ impl Executor {
         let inst = instance(backends);
         let adapters: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(backends))
             .into_iter()
-            .filter(|a| {
-                filter
-                    .as_ref()
-                    .is_none_or(|f| a.get_info().name.to_lowercase().contains(f))
-            })
+            .filter(|a| filter.as_ref().is_none_or(|f| a.get_info().name.to_lowercase().contains(f)))
             .collect();
         let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
             wgpu::DeviceType::DiscreteGpu => 0,
@@ -141,14 +129,9 @@ impl Executor {
         };
         let Some(chosen) = chosen else {
             if kind == DeviceKind::Auto {
-                return Ok((
-                    Executor::Cpu,
-                    "device: cpu (auto: no hardware GPU adapter found)".into(),
-                ));
+                return Ok((Executor::Cpu, "device: cpu (auto: no hardware GPU adapter found)".into()));
             }
-            let named = filter
-                .map(|f| format!(" whose name contains {f:?}"))
-                .unwrap_or_default();
+            let named = filter.map(|f| format!(" whose name contains {f:?}")).unwrap_or_default();
             anyhow::bail!(
                 "no {kind:?} adapter{named} found; {} (`gpu-fmnist devices` lists what wgpu sees)",
                 kind.install_hint()
@@ -160,11 +143,7 @@ impl Executor {
             ctx.adapter.info.name,
             ctx.adapter.info.backend,
             ctx.adapter.info.device_type,
-            if kind == DeviceKind::Auto {
-                ", chosen by auto"
-            } else {
-                ""
-            }
+            if kind == DeviceKind::Auto { ", chosen by auto" } else { "" }
         );
         Ok((Executor::Gpu(ctx), line))
     }
@@ -183,8 +162,7 @@ impl GpuContext {
     /// defaults) and the optional features the engine can use.
     pub fn from_adapter(adapter: &wgpu::Adapter) -> anyhow::Result<Self> {
         let report = AdapterReport::of(adapter);
-        let wanted =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpu-fmnist"),
             required_features: report.features & wanted,
@@ -198,12 +176,7 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(one_line(&e.to_string()));
         }));
-        Ok(GpuContext {
-            device,
-            queue,
-            adapter: report,
-            errors,
-        })
+        Ok(GpuContext { device, queue, adapter: report, errors })
     }
 
     /// Fails with the first error wgpu reported since the last call, if any.

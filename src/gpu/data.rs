@@ -5,19 +5,9 @@ use super::kernels::{grid, Dispatch, DATA};
 use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let params =
-        |batch: usize, width: usize, train: bool| [batch as u32, width as u32, train as u32];
+    let params = |batch: usize, width: usize, train: bool| [batch as u32, width as u32, train as u32];
     let d = match *op {
-        Op::Gather {
-            images,
-            labels,
-            index,
-            state,
-            x,
-            y,
-            batch,
-            pixels,
-        } => c.dispatch(
+        Op::Gather { images, labels, index, state, x, y, batch, pixels } => c.dispatch(
             DATA,
             "gather",
             &[],
@@ -32,12 +22,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             ],
             grid(batch * pixels, 256),
         )?,
-        Op::Argmax {
-            logits,
-            pred,
-            batch,
-            classes,
-        } => c.dispatch(
+        Op::Argmax { logits, pred, batch, classes } => c.dispatch(
             DATA,
             "argmax",
             &[],
@@ -45,13 +30,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(7, c.buf(logits)), (8, c.buf(pred))],
             [batch.div_ceil(64) as u32, 1, 1],
         )?,
-        Op::Confusion {
-            labels,
-            pred,
-            counts,
-            batch,
-            classes,
-        } => c.dispatch(
+        Op::Confusion { labels, pred, counts, batch, classes } => c.dispatch(
             DATA,
             "confusion",
             &[],
@@ -59,15 +38,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(6, c.buf(labels)), (8, c.buf(pred)), (9, c.buf(counts))],
             [(classes * classes).div_ceil(64) as u32, 1, 1],
         )?,
-        Op::Record {
-            loss,
-            pred,
-            labels,
-            penalties,
-            state,
-            records,
-            batch,
-        } => {
+        Op::Record { loss, pred, labels, penalties, state, records, batch } => {
             let slots = penalties.map_or(0, |(_, n)| n);
             c.dispatch(
                 DATA,
@@ -85,18 +56,9 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 [1, 1, 1],
             )?
         }
-        Op::Advance {
-            state,
-            batch,
-            train,
-        } => c.dispatch(
-            DATA,
-            "advance",
-            &[],
-            (0, &params(batch, 0, train)),
-            &[(13, c.buf(state))],
-            [1, 1, 1],
-        )?,
+        Op::Advance { state, batch, train } => {
+            c.dispatch(DATA, "advance", &[], (0, &params(batch, 0, train)), &[(13, c.buf(state))], [1, 1, 1])?
+        }
         _ => unreachable!("not a data op: {op:?}"),
     };
     Ok(vec![d])

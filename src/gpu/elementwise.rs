@@ -16,13 +16,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(1, c.buf(x)), (3, c.buf(y))],
             grid(len, 256),
         )?,
-        Op::ActivationGrad {
-            y,
-            dy,
-            dx,
-            act,
-            len,
-        } => c.dispatch(
+        Op::ActivationGrad { y, dy, dx, act, len } => c.dispatch(
             ACTIVATION,
             "backward",
             &[("ACT", act.code() as f64)],
@@ -30,21 +24,11 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(1, c.buf(y)), (2, c.buf(dy)), (3, c.buf(dx))],
             grid(len, 256),
         )?,
-        Op::Dropout {
-            x,
-            y,
-            state,
-            len,
-            rate,
-            seed,
-        } => c.dispatch(
+        Op::Dropout { x, y, state, len, rate, seed } => c.dispatch(
             DROPOUT,
             "dropout",
             &[],
-            (
-                0,
-                &[len as u32, seed, rate.to_bits(), keep_scale(rate).to_bits()],
-            ),
+            (0, &[len as u32, seed, rate.to_bits(), keep_scale(rate).to_bits()]),
             &[(1, c.buf(state)), (2, c.buf(x)), (3, c.buf(y))],
             grid(len, 256),
         )?,

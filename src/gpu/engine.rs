@@ -57,9 +57,7 @@ impl Compiler<'_> {
         let uniform = super::kernels::uniform(self.ctx, params.1);
         let mut all = vec![(params.0, &uniform)];
         all.extend_from_slice(bindings);
-        Ok(super::kernels::dispatch(
-            self.ctx, pipeline, entry, &all, groups,
-        ))
+        Ok(super::kernels::dispatch(self.ctx, pipeline, entry, &all, groups))
     }
 }
 
@@ -69,9 +67,7 @@ fn storage_buffer(ctx: &GpuContext, elements: usize, label: &str) -> wgpu::Buffe
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: ((elements * 4).max(16) as u64).next_multiple_of(16),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
@@ -81,15 +77,12 @@ fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     match op {
         Op::Matmul(mm) => matmul::compile(c, mm),
         Op::BiasGrad { .. } => matmul::compile_bias_grad(c, op),
-        Op::Activation { .. } | Op::ActivationGrad { .. } | Op::Dropout { .. } => {
-            elementwise::compile(c, op)
-        }
+        Op::Activation { .. } | Op::ActivationGrad { .. } | Op::Dropout { .. } => elementwise::compile(c, op),
         Op::SoftmaxXent { .. } => softmax_xent::compile(c, op),
         Op::Im2col { .. } | Op::Col2im { .. } => conv::compile(c, op),
-        Op::MaxPool { .. }
-        | Op::MaxPoolGrad { .. }
-        | Op::AvgPool { .. }
-        | Op::AvgPoolGrad { .. } => pool::compile(c, op),
+        Op::MaxPool { .. } | Op::MaxPoolGrad { .. } | Op::AvgPool { .. } | Op::AvgPoolGrad { .. } => {
+            pool::compile(c, op)
+        }
         Op::BatchNormStats { .. } | Op::BatchNormApply { .. } | Op::BatchNormGrad { .. } => {
             batchnorm::compile(c, op)
         }
@@ -124,17 +117,10 @@ impl<'a> GpuEngine<'a> {
                 limit >> 20
             );
         }
-        let buffers: Vec<wgpu::Buffer> = program
-            .tensors
-            .iter()
-            .map(|t| storage_buffer(ctx, t.len, &t.name))
-            .collect();
+        let buffers: Vec<wgpu::Buffer> =
+            program.tensors.iter().map(|t| storage_buffer(ctx, t.len, &t.name)).collect();
         let kernels = Kernels::new();
-        let compiler = Compiler {
-            ctx,
-            kernels: &kernels,
-            buffers: &buffers,
-        };
+        let compiler = Compiler { ctx, kernels: &kernels, buffers: &buffers };
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut lists = Vec::new();
         for ops in &program.lists {
@@ -147,13 +133,7 @@ impl<'a> GpuEngine<'a> {
         if let Some(e) = pollster::block_on(scope.pop()) {
             anyhow::bail!("building the GPU schedule: {}", one_line(&e.to_string()));
         }
-        Ok(GpuEngine {
-            ctx,
-            specs: program.tensors.clone(),
-            buffers,
-            lists,
-            counters: Counters::default(),
-        })
+        Ok(GpuEngine { ctx, specs: program.tensors.clone(), buffers, lists, counters: Counters::default() })
     }
 
     /// How many kernel launches one run of list `list` makes.
@@ -193,9 +173,7 @@ impl<'a> GpuEngine<'a> {
         let mut encoder = self
             .ctx
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_buffer_to_buffer(&self.buffers[t.0], 0, &staging, 0, size);
         self.ctx.queue.submit([encoder.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -203,8 +181,7 @@ impl<'a> GpuEngine<'a> {
             let _ = tx.send(r);
         });
         self.ctx.wait()?;
-        rx.recv()?
-            .map_err(|e| anyhow::anyhow!("reading {} back: {e}", self.specs[t.0].name))?;
+        rx.recv()?.map_err(|e| anyhow::anyhow!("reading {} back: {e}", self.specs[t.0].name))?;
         let bytes = staging
             .get_mapped_range(..)
             .map_err(|e| anyhow::anyhow!("reading {} back: {e}", self.specs[t.0].name))?
@@ -234,12 +211,8 @@ impl Engine for GpuEngine<'_> {
     }
 
     fn run(&mut self, list: usize, times: usize) -> anyhow::Result<()> {
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("steps"),
-            });
+        let mut encoder =
+            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
         {
             // One pass for everything: wgpu inserts the barrier each dispatch needs to see the
             // writes of the ones before it.

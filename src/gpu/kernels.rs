@@ -42,27 +42,15 @@ pub const OPTIMIZER: Shader = shader!("optimizer");
 pub const DATA: Shader = shader!("data");
 
 /// Every kernel file.
-pub const SHADERS: [Shader; 9] = [
-    MATMUL,
-    ACTIVATION,
-    SOFTMAX_XENT,
-    CONV,
-    POOL,
-    DROPOUT,
-    BATCHNORM,
-    OPTIMIZER,
-    DATA,
-];
+pub const SHADERS: [Shader; 9] =
+    [MATMUL, ACTIVATION, SOFTMAX_XENT, CONV, POOL, DROPOUT, BATCHNORM, OPTIMIZER, DATA];
 
 /// Parses and validates WGSL with naga, with no device: the error is naga's report.
 pub fn validate(source: &str) -> Result<naga::Module, String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .map_err(|e| format!("{e:?}"))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .map_err(|e| format!("{e:?}"))?;
     Ok(module)
 }
 
@@ -82,10 +70,7 @@ impl Default for Kernels {
 
 impl Kernels {
     pub fn new() -> Self {
-        Kernels {
-            modules: RefCell::new(HashMap::new()),
-            pipelines: RefCell::new(HashMap::new()),
-        }
+        Kernels { modules: RefCell::new(HashMap::new()), pipelines: RefCell::new(HashMap::new()) }
     }
 
     fn module(&self, ctx: &GpuContext, shader: Shader) -> anyhow::Result<Rc<wgpu::ShaderModule>> {
@@ -94,19 +79,15 @@ impl Kernels {
         }
         // An invalid shader would otherwise panic inside wgpu: catch it as an error instead.
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            });
+        let module = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             anyhow::bail!("shader {}.wgsl: {}", shader.name, one_line(&e.to_string()));
         }
         let module = Rc::new(module);
-        self.modules
-            .borrow_mut()
-            .insert(shader.name, module.clone());
+        self.modules.borrow_mut().insert(shader.name, module.clone());
         Ok(module)
     }
 
@@ -118,35 +99,22 @@ impl Kernels {
         entry: &'static str,
         constants: &[(&'static str, f64)],
     ) -> anyhow::Result<Rc<wgpu::ComputePipeline>> {
-        let key = (
-            shader.name,
-            entry,
-            constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
-        );
+        let key = (shader.name, entry, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect());
         if let Some(p) = self.pipelines.borrow().get(&key) {
             return Ok(p.clone());
         }
         let module = self.module(ctx, shader)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = ctx
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    ..Default::default()
-                },
-                cache: None,
-            });
+        let pipeline = ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+            cache: None,
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            anyhow::bail!(
-                "pipeline {}.wgsl:{entry}: {}",
-                shader.name,
-                one_line(&e.to_string())
-            );
+            anyhow::bail!("pipeline {}.wgsl:{entry}: {}", shader.name, one_line(&e.to_string()));
         }
         let pipeline = Rc::new(pipeline);
         self.pipelines.borrow_mut().insert(key, pipeline.clone());
@@ -168,12 +136,11 @@ pub struct Dispatch {
 pub fn uniform(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
     let mut padded = words.to_vec();
     padded.resize(words.len().div_ceil(4).max(1) * 4, 0);
-    ctx.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::cast_slice(&padded),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("params"),
+        contents: bytemuck::cast_slice(&padded),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
 }
 
 /// Builds a dispatch of `entry` with `bindings` (binding number, buffer) in group 0.
@@ -187,22 +154,14 @@ pub fn dispatch(
     let layout = pipeline.get_bind_group_layout(0);
     let entries: Vec<wgpu::BindGroupEntry> = bindings
         .iter()
-        .map(|&(binding, buffer)| wgpu::BindGroupEntry {
-            binding,
-            resource: buffer.as_entire_binding(),
-        })
+        .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
         .collect();
     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(name),
         layout: &layout,
         entries: &entries,
     });
-    Dispatch {
-        pipeline,
-        bind_group,
-        groups,
-        name,
-    }
+    Dispatch { pipeline, bind_group, groups, name }
 }
 
 /// Workgroups for `n` invocations of a one-dimensional kernel of `wg` invocations each, on a

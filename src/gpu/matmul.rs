@@ -19,10 +19,7 @@ const MIN_K_SLICE: usize = 256;
 /// How K is cut: (slice length, number of slices).
 pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-    let splits = TARGET_WORKGROUPS
-        .div_ceil(tiles)
-        .min(k / MIN_K_SLICE)
-        .max(1);
+    let splits = TARGET_WORKGROUPS.div_ceil(tiles).min(k / MIN_K_SLICE).max(1);
     let chunk = k.div_ceil(splits).next_multiple_of(4);
     (chunk, k.div_ceil(chunk))
 }
@@ -45,11 +42,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         ("ACT", mm.act.code() as f64),
         ("PARTIAL", flag(splits > 1)),
     ];
-    let groups = [
-        n.div_ceil(TILE) as u32,
-        m.div_ceil(TILE) as u32,
-        splits as u32,
-    ];
+    let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
     anyhow::ensure!(
         groups.iter().all(|&g| g <= 65_535),
         "matmul {m}×{k}·{k}×{n} is too large for one dispatch"
@@ -111,13 +104,8 @@ fn aligned(
 }
 
 pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::BiasGrad { dy, db, rows, cols } = *op else {
-        unreachable!()
-    };
-    anyhow::ensure!(
-        cols <= 65_535,
-        "bias of {cols} columns is too wide for one dispatch"
-    );
+    let Op::BiasGrad { dy, db, rows, cols } = *op else { unreachable!() };
+    anyhow::ensure!(cols <= 65_535, "bias of {cols} columns is too wide for one dispatch");
     Ok(vec![c.dispatch(
         MATMUL,
         "bias_grad",

@@ -6,25 +6,12 @@ use crate::graph::ops::{Op, Optimizer};
 
 /// The uniform block `Update`: len, lr, a, b, eps, flag.
 fn update(len: usize, lr: f32, a: f32, b: f32, eps: f32, flag: u32) -> [u32; 6] {
-    [
-        len as u32,
-        lr.to_bits(),
-        a.to_bits(),
-        b.to_bits(),
-        eps.to_bits(),
-        flag,
-    ]
+    [len as u32, lr.to_bits(), a.to_bits(), b.to_bits(), eps.to_bits(), flag]
 }
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     let d = match *op {
-        Op::L2Penalty {
-            w,
-            penalties,
-            slot,
-            len,
-            c: coef,
-        } => c.dispatch(
+        Op::L2Penalty { w, penalties, slot, len, c: coef } => c.dispatch(
             OPTIMIZER,
             "l2_penalty",
             &[],
@@ -40,20 +27,8 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(2, c.buf(g)), (7, c.buf(w))],
             grid(len, 256),
         )?,
-        Op::Update {
-            w,
-            g,
-            m,
-            v,
-            state,
-            len,
-            opt,
-        } => match opt {
-            Optimizer::Sgd {
-                lr,
-                momentum,
-                nesterov,
-            } => c.dispatch(
+        Op::Update { w, g, m, v, state, len, opt } => match opt {
+            Optimizer::Sgd { lr, momentum, nesterov } => c.dispatch(
                 OPTIMIZER,
                 "sgd",
                 &[],
@@ -61,27 +36,14 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 &[(1, c.buf(w)), (2, c.buf(g)), (3, &c.buf_or_placeholder(m))],
                 grid(len, 256),
             )?,
-            Optimizer::Adam {
-                lr,
-                beta1,
-                beta2,
-                eps,
-            } => {
-                let (Some(m), Some(v)) = (m, v) else {
-                    anyhow::bail!("Adam needs its two moment tensors")
-                };
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                let (Some(m), Some(v)) = (m, v) else { anyhow::bail!("Adam needs its two moment tensors") };
                 c.dispatch(
                     OPTIMIZER,
                     "adam",
                     &[],
                     (0, &update(len, lr, beta1, beta2, eps, 0)),
-                    &[
-                        (1, c.buf(w)),
-                        (2, c.buf(g)),
-                        (3, c.buf(m)),
-                        (4, c.buf(v)),
-                        (5, c.buf(state)),
-                    ],
+                    &[(1, c.buf(w)), (2, c.buf(g)), (3, c.buf(m)), (4, c.buf(v)), (5, c.buf(state))],
                     grid(len, 256),
                 )?
             }

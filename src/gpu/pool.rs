@@ -6,12 +6,7 @@ use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     let d = match *op {
-        Op::MaxPool {
-            x,
-            y,
-            argmax,
-            ref g,
-        } => c.dispatch(
+        Op::MaxPool { x, y, argmax, ref g } => c.dispatch(
             POOL,
             "max_forward",
             &[],
@@ -27,12 +22,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(1, c.buf(x)), (2, c.buf(y))],
             grid(g.out_pixels() * g.c, 256),
         )?,
-        Op::MaxPoolGrad {
-            dy,
-            argmax,
-            dx,
-            ref g,
-        } => c.dispatch(
+        Op::MaxPoolGrad { dy, argmax, dx, ref g } => c.dispatch(
             POOL,
             "max_backward",
             &[],

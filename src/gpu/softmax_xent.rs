@@ -5,17 +5,7 @@ use super::kernels::{Dispatch, SOFTMAX_XENT};
 use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::SoftmaxXent {
-        logits,
-        labels,
-        loss,
-        probs,
-        dlogits,
-        batch,
-        classes,
-        scale,
-    } = *op
-    else {
+    let Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale } = *op else {
         unreachable!()
     };
     let flag = |t: Option<_>| if t.is_some() { 1.0 } else { 0.0 };

@@ -23,11 +23,7 @@ pub struct Program {
 
 impl Program {
     pub fn tensor(&mut self, name: impl Into<String>, len: usize, dtype: DType) -> T {
-        self.tensors.push(TensorSpec {
-            name: name.into(),
-            len,
-            dtype,
-        });
+        self.tensors.push(TensorSpec { name: name.into(), len, dtype });
         T(self.tensors.len() - 1)
     }
 

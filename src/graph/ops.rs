@@ -87,20 +87,7 @@ impl Window {
     ) -> Option<Window> {
         let (oh, pad_top) = out_size(h, kh, sh, padding)?;
         let (ow, pad_left) = out_size(w, kw, sw, padding)?;
-        Some(Window {
-            batch,
-            h,
-            w,
-            c,
-            kh,
-            kw,
-            sh,
-            sw,
-            pad_top,
-            pad_left,
-            oh,
-            ow,
-        })
+        Some(Window { batch, h, w, c, kh, kw, sh, sw, pad_top, pad_left, oh, ow })
     }
 
     /// Elements of the input (B·H·W·C).
@@ -162,18 +149,9 @@ pub struct Matmul {
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum Optimizer {
     /// `w −= lr·g`, or with momentum `v = μv − lr·g; w += v` (Nesterov: `w += μv − lr·g`).
-    Sgd {
-        lr: f32,
-        momentum: f32,
-        nesterov: bool,
-    },
+    Sgd { lr: f32, momentum: f32, nesterov: bool },
     /// Adam with bias correction; ε is added after the square root, as Keras does.
-    Adam {
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        eps: f32,
-    },
+    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
 }
 
 /// One step of a schedule. Field comments give shapes; B is the batch.

@@ -1,0 +1,283 @@
+//! The CPU reference (and the GPU kernels, on lavapipe) against Keras itself:
+//! `tests/fixtures/keras-ops.json` holds TensorFlow/Keras's outputs and gradients op by op.
+//! Every value must be within the tolerance rule of `gpu_fmnist::check`.
+
+use serde_json::Value;
+
+use gpu_fmnist::check::cases::{
+    batchnorm_backward_with, batchnorm_inference_with, batchnorm_train_with, conv_backward_with,
+    conv_forward_with, dense_with, l2_with, pool_with, softmax_with,
+};
+use gpu_fmnist::check::{compare, magnitudes, run_gpu, run_reference, Case, Data, Output, Rule};
+use gpu_fmnist::gpu::{DeviceKind, GpuContext};
+use gpu_fmnist::graph::ops::{Act, Op, Optimizer, Padding, Window};
+use gpu_fmnist::graph::Program;
+
+fn golden() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops.json"))
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn data(v: &Value) -> Vec<f32> {
+    v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn shape(v: &Value) -> Vec<usize> {
+    v["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+/// Keras's dense kernel (in, out) as ours (out, in).
+fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols * rows).map(|i| m[(i % rows) * cols + i / rows]).collect()
+}
+
+/// Keras's conv kernel (KH, KW, C, F) as ours (F, KH, KW, C).
+fn hwio_to_ohwi(w: &[f32], s: &[usize]) -> Vec<f32> {
+    let (kh, kw, c, f) = (s[0], s[1], s[2], s[3]);
+    let mut out = vec![0.0; w.len()];
+    for i in 0..kh * kw * c {
+        for o in 0..f {
+            out[o * kh * kw * c + i] = w[i * f + o];
+        }
+    }
+    out
+}
+
+/// Compares the named outputs of `case`, computed on the CPU and (if given) on the GPU, with
+/// Keras's values; returns one line per mismatch.
+fn judge(label: &str, case: &Case, expected: &[(&str, Vec<f32>)], ctx: Option<&GpuContext>) -> Vec<String> {
+    let mags = magnitudes(case).unwrap();
+    let mut runs = vec![("cpu", run_reference(case).unwrap())];
+    if let Some(ctx) = ctx {
+        runs.push(("gpu", run_gpu(ctx, case).unwrap()));
+    }
+    let mut fails = Vec::new();
+    for (name, keras) in expected {
+        let i = case
+            .outputs
+            .iter()
+            .position(|o| o.name == *name)
+            .unwrap_or_else(|| panic!("{label}: no output {name}"));
+        let out = &case.outputs[i];
+        let keras = Data::F32(keras.clone());
+        for (engine, results) in &runs {
+            let v = compare(case, out, &results[i], &keras, mags[i].as_deref());
+            if let Some((at, ours, theirs, allowed)) = v.first_failure {
+                fails.push(format!(
+                    "{label} {engine} {name}[{at}]: ours {ours:e}, Keras {theirs:e}, allowed ±{allowed:e}"
+                ));
+            }
+        }
+    }
+    fails
+}
+
+fn padding(c: &Value) -> Padding {
+    match c["padding"].as_str().unwrap() {
+        "same" => Padding::Same,
+        _ => Padding::Valid,
+    }
+}
+
+fn window(c: &Value, size: &str) -> Window {
+    let s = shape(&c["x"]);
+    let (k, stride) = (c[size].as_u64().unwrap() as usize, c["stride"].as_u64().unwrap() as usize);
+    Window::new(s[0], (s[1], s[2], s[3]), (k, k), (stride, stride), padding(c)).unwrap()
+}
+
+fn act(name: &str) -> Act {
+    match name {
+        "relu" => Act::Relu,
+        "sigmoid" => Act::Sigmoid,
+        "tanh" => Act::Tanh,
+        _ => Act::Linear,
+    }
+}
+
+/// An optimizer's first `steps` updates of a parameter, as one case.
+fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: usize) -> Case {
+    let len = param.len();
+    let mut p = Program::default();
+    let w = p.f32("w", len);
+    let (m, v) = (p.f32("m", len), p.f32("v", len));
+    let state = p.u32("state", 3);
+    let mut inputs = vec![(w, Data::F32(param)), (state, Data::U32(vec![0, 0, 0]))];
+    let mut ops = Vec::new();
+    for g_values in &grads[..steps] {
+        let g = p.f32("g", len);
+        inputs.push((g, Data::F32(g_values.clone())));
+        let slots = match opt {
+            Optimizer::Sgd { momentum, .. } if momentum == 0.0 => (None, None),
+            Optimizer::Sgd { .. } => (Some(m), None),
+            Optimizer::Adam { .. } => (Some(m), Some(v)),
+        };
+        ops.push(Op::Update { w, g, m: slots.0, v: slots.1, state, len, opt });
+        ops.push(Op::Advance { state, batch: 0, train: true });
+    }
+    p.add_list(ops);
+    let outputs = vec![Output { t: w, name: "w", len, rule: Rule::Sum { k: 4 * steps }, poison: false }];
+    Case {
+        op: "optimizer",
+        direction: "update",
+        shape: format!("{steps} steps"),
+        program: p,
+        inputs,
+        outputs,
+        magnitude: None,
+    }
+}
+
+#[test]
+fn reference_and_kernels_match_keras_op_by_op() {
+    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    if ctx.is_none() {
+        eprintln!("no Vulkan adapter: comparing the CPU reference only");
+    }
+    let ctx = ctx.as_ref();
+    let golden = golden();
+    let mut fails = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (n, c) in golden["cases"].as_array().unwrap().iter().enumerate() {
+        let op = c["op"].as_str().unwrap();
+        let label = format!("case {n} ({op})");
+        seen.insert(op.to_string());
+        match op {
+            "dense" => {
+                let ws = shape(&c["w"]);
+                let case = dense_with(
+                    data(&c["x"]),
+                    transpose(&data(&c["w"]), ws[0], ws[1]),
+                    data(&c["b"]),
+                    act(c["activation"].as_str().unwrap()),
+                    data(&c["g"]),
+                );
+                let expected = [
+                    ("y", data(&c["y"])),
+                    ("dw", transpose(&data(&c["dw"]), ws[0], ws[1])),
+                    ("db", data(&c["db"])),
+                    ("dx", data(&c["dx"])),
+                ];
+                fails.extend(judge(&label, &case, &expected, ctx));
+            }
+            "conv2d" => {
+                let g = window(c, "kernel");
+                let w = hwio_to_ohwi(&data(&c["w"]), &shape(&c["w"]));
+                let forward = conv_forward_with(g, data(&c["x"]), w.clone(), data(&c["b"]), Act::Linear);
+                fails.extend(judge(&label, &forward, &[("y", data(&c["y"]))], ctx));
+                let backward = conv_backward_with(g, data(&c["x"]), w, data(&c["g"]));
+                let expected = [
+                    ("dkernel", hwio_to_ohwi(&data(&c["dw"]), &shape(&c["dw"]))),
+                    ("dbias", data(&c["db"])),
+                    ("dx", data(&c["dx"])),
+                ];
+                fails.extend(judge(&label, &backward, &expected, ctx));
+            }
+            "maxpool" | "avgpool" => {
+                let case = pool_with(window(c, "pool"), op == "maxpool", data(&c["x"]), data(&c["g"]));
+                fails.extend(judge(&label, &case, &[("y", data(&c["y"])), ("dx", data(&c["dx"]))], ctx));
+            }
+            "softmax_xent" => {
+                let classes = shape(&c["logits"])[1];
+                let labels: Vec<u32> =
+                    c["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as u32).collect();
+                let batch = labels.len();
+                let case = softmax_with(data(&c["logits"]), labels, classes, true, true);
+                let expected = [("probs", data(&c["softmax"])), ("dlogits", data(&c["dlogits"]))];
+                fails.extend(judge(&label, &case, &expected, ctx));
+                let losses = run_reference(&case).unwrap()[0].clone();
+                let Data::F32(losses) = losses else { unreachable!() };
+                let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / batch as f64;
+                let keras = c["loss"].as_f64().unwrap();
+                assert!(
+                    (mean - keras).abs() <= gpu_fmnist::check::bound(keras, batch * classes, mean.abs()),
+                    "{label}: loss {mean} vs Keras {keras}"
+                );
+            }
+            "batchnorm" => {
+                let (x, gamma, beta) = (data(&c["x"]), data(&c["gamma"]), data(&c["beta"]));
+                let train = batchnorm_train_with(
+                    x.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    data(&c["moving_mean"]),
+                    data(&c["moving_var"]),
+                );
+                let expected = [
+                    ("y", data(&c["y"])),
+                    ("moving_mean", data(&c["moving_mean_after"])),
+                    ("moving_var", data(&c["moving_var_after"])),
+                ];
+                fails.extend(judge(&label, &train, &expected, ctx));
+                let backward = batchnorm_backward_with(x.clone(), data(&c["g"]), gamma.clone());
+                let expected =
+                    [("dx", data(&c["dx"])), ("dgamma", data(&c["dgamma"])), ("dbeta", data(&c["dbeta"]))];
+                fails.extend(judge(&label, &backward, &expected, ctx));
+                let inference = batchnorm_inference_with(
+                    x,
+                    gamma,
+                    beta,
+                    data(&c["moving_mean_after"]),
+                    data(&c["moving_var_after"]),
+                );
+                fails.extend(judge(&label, &inference, &[("y", data(&c["y_inference_after"]))], ctx));
+            }
+            "optimizer" => {
+                let cfg = &c["config"];
+                let f = |k: &str| cfg[k].as_f64().unwrap() as f32;
+                let opt = if c["name"].as_str().unwrap().starts_with("adam") {
+                    Optimizer::Adam {
+                        lr: f("learning_rate"),
+                        beta1: f("beta_1"),
+                        beta2: f("beta_2"),
+                        eps: f("epsilon"),
+                    }
+                } else {
+                    Optimizer::Sgd {
+                        lr: f("learning_rate"),
+                        momentum: f("momentum"),
+                        nesterov: cfg["nesterov"].as_bool().unwrap(),
+                    }
+                };
+                let grads: Vec<Vec<f32>> = c["grads"].as_array().unwrap().iter().map(data).collect();
+                for (i, after) in c["after_each_step"].as_array().unwrap().iter().enumerate() {
+                    let case = optimizer_case(opt, data(&c["param"]), &grads, i + 1);
+                    fails.extend(judge(
+                        &format!("{label} {} step {}", c["name"], i + 1),
+                        &case,
+                        &[("w", data(after))],
+                        ctx,
+                    ));
+                }
+            }
+            "l2" => {
+                let w = data(&c["w"]);
+                let case = l2_with(w.clone(), vec![0.0; w.len()], c["c"].as_f64().unwrap() as f32);
+                let expected =
+                    [("penalties", vec![0.5, c["penalty"].as_f64().unwrap() as f32]), ("g", data(&c["dw"]))];
+                fails.extend(judge(&label, &case, &expected, ctx));
+            }
+            other => panic!("unknown golden op {other}"),
+        }
+    }
+    assert_eq!(seen.len(), 8, "ops seen: {seen:?}");
+    assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
+}
+
+#[test]
+fn the_tolerance_is_tight_enough_to_see_a_wrong_padding_split() {
+    // `same` padding with an even kernel puts the extra row after; putting it before must fail.
+    let golden = golden();
+    let c = golden["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["op"] == "conv2d" && c["kernel"] == 4 && c["padding"] == "same")
+        .unwrap();
+    let mut g = window(c, "kernel");
+    g.pad_top += 1;
+    g.pad_left += 1;
+    let w = hwio_to_ohwi(&data(&c["w"]), &shape(&c["w"]));
+    let case = conv_forward_with(g, data(&c["x"]), w, data(&c["b"]), Act::Linear);
+    assert!(!judge("shifted", &case, &[("y", data(&c["y"]))], None).is_empty());
+}
