@@ -108,7 +108,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
         let g = p.f32("g", len);
         inputs.push((g, Data::F32(g_values.clone())));
         let slots = match opt {
-            Optimizer::Sgd { momentum, .. } if momentum == 0.0 => (None, None),
+            Optimizer::Sgd { momentum: 0.0, .. } => (None, None),
             Optimizer::Sgd { .. } => (Some(m), None),
             Optimizer::Adam { .. } => (Some(m), Some(v)),
         };

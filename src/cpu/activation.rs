@@ -1,41 +1,42 @@
 //! Reference for shaders/activation.wgsl (and the epilogue of matmul.wgsl).
 
+use super::Real;
 use crate::graph::ops::Act;
 
-pub fn activate(act: Act, x: f32) -> f32 {
+pub fn activate<F: Real>(act: Act, x: F) -> F {
     match act {
         Act::Linear => x,
-        Act::Relu => x.max(0.0),
-        Act::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Act::Relu => x.max(F::zero()),
+        Act::Sigmoid => F::one() / (F::one() + (-x).exp()),
         Act::Tanh => x.tanh(),
     }
 }
 
 /// The derivative from the output y = act(x).
-pub fn activate_grad(act: Act, y: f32) -> f32 {
+pub fn activate_grad<F: Real>(act: Act, y: F) -> F {
     match act {
-        Act::Linear => 1.0,
+        Act::Linear => F::one(),
         Act::Relu => {
-            if y > 0.0 {
-                1.0
+            if y > F::zero() {
+                F::one()
             } else {
-                0.0
+                F::zero()
             }
         }
-        Act::Sigmoid => y * (1.0 - y),
-        Act::Tanh => 1.0 - y * y,
+        Act::Sigmoid => y * (F::one() - y),
+        Act::Tanh => F::one() - y * y,
     }
 }
 
 /// y = act(x).
-pub fn forward(act: Act, x: &[f32], y: &mut [f32]) {
+pub fn forward<F: Real>(act: Act, x: &[F], y: &mut [F]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y = activate(act, x);
     }
 }
 
 /// dx = dy · act'(x), from y = act(x).
-pub fn backward(act: Act, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+pub fn backward<F: Real>(act: Act, y: &[F], dy: &[F], dx: &mut [F]) {
     for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
         *dx = dy * activate_grad(act, y);
     }

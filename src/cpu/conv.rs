@@ -1,6 +1,7 @@
 //! Reference for shaders/conv.wgsl: im2col and col2im over NHWC images (conv = im2col · kernelᵀ,
 //! with the kernel stored (F, KH, KW, C); the matmul is src/cpu/matmul.rs).
 
+use super::Real;
 use crate::graph::ops::Window;
 
 /// The input pixel under output (oy, ox) and tap (i, j), if it is inside the image.
@@ -11,7 +12,7 @@ fn tap(g: &Window, oy: usize, ox: usize, i: usize, j: usize) -> Option<(usize, u
 }
 
 /// cols (B·OH·OW, KH·KW·C) from x (B, H, W, C); taps outside the image are 0.
-pub fn im2col(g: &Window, x: &[f32], cols: &mut [f32]) {
+pub fn im2col<F: Real>(g: &Window, x: &[F], cols: &mut [F]) {
     let mut row = cols.chunks_exact_mut(g.patch());
     for b in 0..g.batch {
         for oy in 0..g.oh {
@@ -24,7 +25,7 @@ pub fn im2col(g: &Window, x: &[f32], cols: &mut [f32]) {
                             Some((y, x_)) => {
                                 dst.copy_from_slice(&x[((b * g.h + y) * g.w + x_) * g.c..][..g.c])
                             }
-                            None => dst.fill(0.0),
+                            None => dst.fill(F::zero()),
                         }
                     }
                 }
@@ -34,8 +35,8 @@ pub fn im2col(g: &Window, x: &[f32], cols: &mut [f32]) {
 }
 
 /// dx (B, H, W, C) = the sum of dcols (B·OH·OW, KH·KW·C) over every (output pixel, tap) that read it.
-pub fn col2im(g: &Window, dcols: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
+pub fn col2im<F: Real>(g: &Window, dcols: &[F], dx: &mut [F]) {
+    dx.fill(F::zero());
     let mut row = dcols.chunks_exact(g.patch());
     for b in 0..g.batch {
         for oy in 0..g.oh {
@@ -46,7 +47,7 @@ pub fn col2im(g: &Window, dcols: &[f32], dx: &mut [f32]) {
                         if let Some((y, x)) = tap(g, oy, ox, i, j) {
                             let dst = &mut dx[((b * g.h + y) * g.w + x) * g.c..][..g.c];
                             for (d, s) in dst.iter_mut().zip(&src[(i * g.kw + j) * g.c..]) {
-                                *d += s;
+                                *d += *s;
                             }
                         }
                     }

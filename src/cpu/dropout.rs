@@ -19,9 +19,9 @@ pub fn keep_scale(rate: f32) -> f32 {
 }
 
 /// y = x · scale where uniform01(seed, step, i) ≥ rate, else 0 (also the backward pass, on dy).
-pub fn dropout(x: &[f32], y: &mut [f32], rate: f32, seed: u32, step: u32) {
-    let scale = keep_scale(rate);
+pub fn dropout<F: super::Real>(x: &[F], y: &mut [F], rate: f32, seed: u32, step: u32) {
+    let scale = F::of(keep_scale(rate) as f64);
     for (i, (y, &x)) in y.iter_mut().zip(x).enumerate() {
-        *y = if uniform01(seed, step, i as u32) >= rate { x * scale } else { 0.0 };
+        *y = if uniform01(seed, step, i as u32) >= rate { x * scale } else { F::zero() };
     }
 }

@@ -3,10 +3,11 @@
 use ndarray::{ArrayView2, Axis};
 
 use super::activation::activate;
+use super::Real;
 use crate::graph::ops::Matmul;
 
 /// c (m, n) = act(op(a) · op(b) + bias); see [`Matmul`] for the stored layouts.
-pub fn matmul(op: &Matmul, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [f32]) {
+pub fn matmul<F: Real>(op: &Matmul, a: &[F], b: &[F], bias: Option<&[F]>, c: &mut [F]) {
     let &Matmul { m, n, k, .. } = op;
     let a = if op.trans_a {
         ArrayView2::from_shape((k, m), a).unwrap().reversed_axes()
@@ -28,7 +29,7 @@ pub fn matmul(op: &Matmul, a: &[f32], b: &[f32], bias: Option<&[f32]>, c: &mut [
 }
 
 /// db (cols) = Σ over rows of dy (rows, cols).
-pub fn bias_grad(dy: &[f32], rows: usize, cols: usize, db: &mut [f32]) {
+pub fn bias_grad<F: Real>(dy: &[F], rows: usize, cols: usize, db: &mut [F]) {
     let sums = ArrayView2::from_shape((rows, cols), dy).unwrap().sum_axis(Axis(0));
     db.copy_from_slice(sums.as_slice().unwrap());
 }

@@ -13,6 +13,32 @@ pub mod pool;
 pub mod softmax_xent;
 
 use crate::graph::ops::{Op, RECORD_WIDTH};
+
+/// The float types the reference runs in: f32 as an executor, f64 for finite differences.
+pub trait Real:
+    num_traits::Float
+    + ndarray::LinalgScalar
+    + ndarray::ScalarOperand
+    + std::iter::Sum
+    + std::ops::AddAssign
+    + std::ops::SubAssign
+    + std::fmt::Debug
+{
+    /// The nearest value of this type.
+    fn of(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> f64 {
+        v
+    }
+}
 use crate::graph::{Counters, DType, Engine, Program, T};
 
 /// A tensor in host memory.

@@ -1,15 +1,16 @@
 //! Reference for shaders/optimizer.wgsl: L2 regularization and the updates, as Keras 3 writes them.
 
+use super::Real;
 use crate::graph::ops::Optimizer;
 
 /// c · Σ w², the penalty Keras adds to the loss.
-pub fn l2_penalty(w: &[f32], c: f32) -> f32 {
-    c * w.iter().map(|&v| v * v).sum::<f32>()
+pub fn l2_penalty<F: Real>(w: &[F], c: f32) -> F {
+    F::of(c as f64) * w.iter().map(|&v| v * v).sum::<F>()
 }
 
 /// g += 2c · w, the penalty's gradient.
-pub fn l2_grad(w: &[f32], g: &mut [f32], c: f32) {
-    let c2 = 2.0 * c;
+pub fn l2_grad<F: Real>(w: &[F], g: &mut [F], c: f32) {
+    let c2 = F::of((2.0 * c) as f64);
     for (g, &w) in g.iter_mut().zip(w) {
         *g += c2 * w;
     }
@@ -26,7 +27,7 @@ pub fn update(
     step: u32,
 ) {
     match *opt {
-        Optimizer::Sgd { lr, momentum, .. } if momentum == 0.0 => {
+        Optimizer::Sgd { lr, momentum: 0.0, .. } => {
             for (w, &g) in w.iter_mut().zip(g) {
                 *w -= g * lr;
             }

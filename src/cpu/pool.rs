@@ -1,6 +1,7 @@
 //! Reference for shaders/pool.wgsl: max and average pooling over NHWC images, Keras semantics
 //! (windows clipped to the image; average over the cells inside; ties go to the first maximum).
 
+use super::Real;
 use crate::graph::ops::Window;
 
 /// Flat indices into x of the cells of output (b, oy, ox, ci)'s window, in row-major window order.
@@ -20,7 +21,7 @@ fn outputs(g: &Window) -> impl Iterator<Item = (usize, usize, usize, usize)> + '
 }
 
 /// y (B, OH, OW, C) = window maxima; argmax = the flat index in x of the first maximum.
-pub fn max_forward(g: &Window, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+pub fn max_forward<F: Real>(g: &Window, x: &[F], y: &mut [F], argmax: &mut [u32]) {
     for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
         let mut best = cells(g, b, oy, ox, ci).next().unwrap();
         for i in cells(g, b, oy, ox, ci) {
@@ -34,28 +35,28 @@ pub fn max_forward(g: &Window, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
 }
 
 /// dx = each dy sent to its window's argmax (added in output order, as the kernel does).
-pub fn max_backward(dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
-    dx.fill(0.0);
+pub fn max_backward<F: Real>(dy: &[F], argmax: &[u32], dx: &mut [F]) {
+    dx.fill(F::zero());
     for (&d, &i) in dy.iter().zip(argmax) {
         dx[i as usize] += d;
     }
 }
 
 /// y (B, OH, OW, C) = the mean of each window's cells inside the image.
-pub fn avg_forward(g: &Window, x: &[f32], y: &mut [f32]) {
+pub fn avg_forward<F: Real>(g: &Window, x: &[F], y: &mut [F]) {
     for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
-        let (sum, n) = cells(g, b, oy, ox, ci).fold((0.0f32, 0), |(s, n), i| (s + x[i], n + 1));
-        y[o] = sum / n as f32;
+        let (sum, n) = cells(g, b, oy, ox, ci).fold((F::zero(), 0), |(s, n), i| (s + x[i], n + 1));
+        y[o] = sum / F::of(n as f64);
     }
 }
 
 /// dx = each dy shared equally among its window's cells.
-pub fn avg_backward(g: &Window, dy: &[f32], dx: &mut [f32]) {
-    dx.fill(0.0);
+pub fn avg_backward<F: Real>(g: &Window, dy: &[F], dx: &mut [F]) {
+    dx.fill(F::zero());
     for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
         let n = cells(g, b, oy, ox, ci).count();
         for i in cells(g, b, oy, ox, ci) {
-            dx[i] += dy[o] / n as f32;
+            dx[i] += dy[o] / F::of(n as f64);
         }
     }
 }

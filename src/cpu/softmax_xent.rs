@@ -1,19 +1,21 @@
 //! Reference for shaders/softmax_xent.wgsl: softmax fused with sparse categorical cross-entropy.
 
+use super::Real;
+
 /// For each row b of logits (B, C): loss[b] = logsumexp(row) − row[label]; probs = softmax(row);
 /// dlogits = (probs − onehot(label)) · scale. Stable: the row maximum is subtracted first.
-pub fn softmax_xent(
-    logits: &[f32],
+pub fn softmax_xent<F: Real>(
+    logits: &[F],
     labels: &[u32],
     classes: usize,
-    scale: f32,
-    loss: &mut [f32],
-    mut probs: Option<&mut [f32]>,
-    mut dlogits: Option<&mut [f32]>,
+    scale: F,
+    loss: &mut [F],
+    mut probs: Option<&mut [F]>,
+    mut dlogits: Option<&mut [F]>,
 ) {
     for (b, row) in logits.chunks_exact(classes).enumerate().take(loss.len()) {
-        let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = row.iter().map(|&z| (z - top).exp()).sum();
+        let top = row.iter().copied().fold(F::neg_infinity(), F::max);
+        let sum: F = row.iter().map(|&z| (z - top).exp()).sum();
         let label = labels[b] as usize;
         loss[b] = sum.ln() - (row[label] - top);
         for (j, &z) in row.iter().enumerate() {
@@ -22,7 +24,8 @@ pub fn softmax_xent(
                 probs[b * classes + j] = p;
             }
             if let Some(d) = dlogits.as_deref_mut() {
-                d[b * classes + j] = (p - if j == label { 1.0 } else { 0.0 }) * scale;
+                let onehot = if j == label { F::one() } else { F::zero() };
+                d[b * classes + j] = (p - onehot) * scale;
             }
         }
     }

@@ -90,7 +90,7 @@ pub struct GpuContext {
 /// Where a model runs: the CPU reference or an open GPU.
 pub enum Executor {
     Cpu,
-    Gpu(GpuContext),
+    Gpu(Box<GpuContext>),
 }
 
 impl Executor {
@@ -145,7 +145,7 @@ impl Executor {
             ctx.adapter.info.device_type,
             if kind == DeviceKind::Auto { ", chosen by auto" } else { "" }
         );
-        Ok((Executor::Gpu(ctx), line))
+        Ok((Executor::Gpu(Box::new(ctx)), line))
     }
 }
 
@@ -153,7 +153,7 @@ impl GpuContext {
     /// Opens the first adapter on `kind`'s backends (lavapipe here); for tests and tools.
     pub fn open(kind: DeviceKind) -> anyhow::Result<Self> {
         match Executor::open(kind, None)? {
-            (Executor::Gpu(ctx), _) => Ok(ctx),
+            (Executor::Gpu(ctx), _) => Ok(*ctx),
             (Executor::Cpu, _) => anyhow::bail!("no GPU adapter for {kind:?}"),
         }
     }

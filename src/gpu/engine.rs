@@ -113,7 +113,7 @@ impl<'a> GpuEngine<'a> {
                 t.len * 4 <= limit,
                 "tensor {} needs {} MiB, over this adapter's {} MiB storage binding limit: use a smaller batch",
                 t.name,
-                t.len * 4 >> 20,
+                (t.len * 4) >> 20,
                 limit >> 20
             );
         }

@@ -87,7 +87,7 @@ fn aligned(
     cols: usize,
     out: &mut Vec<Dispatch>,
 ) -> anyhow::Result<(wgpu::Buffer, usize)> {
-    if cols % 4 == 0 {
+    if cols.is_multiple_of(4) {
         return Ok((buffer.clone(), cols));
     }
     let ld = cols.next_multiple_of(4);
