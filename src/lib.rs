@@ -3,6 +3,7 @@
 //!
 //! Layers, arrows pointing down: `cli` → `train` → `graph` → (`gpu` | `cpu`), and `data`.
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod cpu;

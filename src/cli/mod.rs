@@ -1,5 +1,6 @@
 //! Argument parsing and the commands. Everything that prints lives here.
 
+mod bench;
 mod check;
 mod data;
 mod devices;
@@ -28,6 +29,17 @@ enum Command {
     /// Run every kernel on the GPU and on the CPU reference with the same random inputs, and
     /// print how far apart they are; exits non-zero if any output is out of tolerance.
     Check(CheckArgs),
+    /// Time the kernels on the GPU against the CPU reference (medians, side by side), as markdown.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    /// Timed runs per measurement; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    reps: usize,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +87,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
+        Command::Bench(args) => bench::run(args.device.device, args.device.adapter.as_deref(), args.reps),
         Command::Check(args) => {
             check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)
         }

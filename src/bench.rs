@@ -1,0 +1,90 @@
+//! Timings for `gpu-fmnist bench` and `benches/`: the GPU and the CPU reference side by side,
+//! in one process, reported as medians.
+
+use std::time::Instant;
+
+use crate::cpu;
+use crate::graph::ops::{Act, Matmul, Op};
+use crate::graph::{Engine, Program};
+use crate::gpu::{GpuContext, GpuEngine};
+use crate::rng::Rng;
+
+/// The median of `reps` timings of `f`, in seconds.
+pub fn median_seconds(reps: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// One matmul shape, timed on both executors.
+#[derive(Debug, Clone)]
+pub struct MatmulTiming {
+    pub label: String,
+    pub flop: f64,
+    pub gpu_seconds: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Times `c = op(a)·op(b)` (m, n, k) on the GPU (kernel only: inputs stay on the device, each
+/// timed run is `inner` launches and one wait) and with ndarray on one CPU thread.
+pub fn matmul(ctx: &GpuContext, op: Matmul, reps: usize, label: &str) -> anyhow::Result<MatmulTiming> {
+    let mut rng = Rng::new(1);
+    let mut p = Program::default();
+    let (a, b, c) = (p.f32("a", op.m * op.k), p.f32("b", op.k * op.n), p.f32("c", op.m * op.n));
+    let bias = op.bias.map(|_| p.f32("bias", op.n));
+    let op = Matmul { a, b, c, bias, ..op };
+    p.add_list(vec![Op::Matmul(op)]);
+    let (av, bv) = (rng.vec(op.m * op.k, -1.0, 1.0), rng.vec(op.k * op.n, -1.0, 1.0));
+    let mut gpu = GpuEngine::new(ctx, &p)?;
+    gpu.write_f32(a, &av)?;
+    gpu.write_f32(b, &bv)?;
+    let flop = 2.0 * (op.m * op.n * op.k) as f64;
+    // Enough launches per timed run that the wait costs little next to them (aim: ~50 ms).
+    let inner = (5e7 / flop).ceil().clamp(1.0, 200.0) as usize;
+    gpu.run(0, 1)?;
+    ctx.wait()?;
+    let gpu_seconds = median_seconds(reps, || {
+        gpu.run(0, inner)?;
+        ctx.wait()
+    })? / inner as f64;
+    let mut out = vec![0.0f32; op.m * op.n];
+    let bias_v = bias.map(|_| vec![0.1f32; op.n]);
+    let cpu_seconds = median_seconds(reps, || {
+        for _ in 0..inner {
+            cpu::matmul::matmul(&op, &av, &bv, bias_v.as_deref(), &mut out);
+        }
+        Ok(())
+    })? / inner as f64;
+    Ok(MatmulTiming { label: label.to_string(), flop, gpu_seconds, cpu_seconds })
+}
+
+/// The matmul shapes `bench` reports: the usual square one and the report's layers.
+pub fn matmul_shapes() -> Vec<(String, Matmul)> {
+    let mm = |m, n, k, trans_a, trans_b, bias: bool, act| Matmul {
+        a: crate::graph::T(0),
+        b: crate::graph::T(0),
+        c: crate::graph::T(0),
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+        bias: bias.then_some(crate::graph::T(0)),
+        act,
+    };
+    vec![
+        ("1024×1024 · 1024×1024".into(), mm(1024, 1024, 1024, false, false, false, Act::Linear)),
+        ("256×784 · 784×350 (B rows of 350: packed)".into(), mm(256, 350, 784, false, false, false, Act::Linear)),
+        ("256×784 · (350×784)ᵀ".into(), mm(256, 350, 784, false, true, false, Act::Linear)),
+        ("MLP dense 1: 32×784 · (350×784)ᵀ + b, relu".into(), mm(32, 350, 784, false, true, true, Act::Relu)),
+        ("MLP dense 1 dW: (32×350)ᵀ · 32×784".into(), mm(350, 784, 32, true, false, false, Act::Linear)),
+        ("CNN conv 1: 25088×16 · (64×16)ᵀ + b, relu".into(), mm(25_088, 64, 16, false, true, true, Act::Relu)),
+        ("CNN conv 1 dW: (25088×64)ᵀ · 25088×16 (split-K)".into(), mm(64, 16, 25_088, true, false, false, Act::Linear)),
+        ("CNN conv 2: 512×1024 · (64×1024)ᵀ + b, relu".into(), mm(512, 64, 1024, false, true, true, Act::Relu)),
+    ]
+}
