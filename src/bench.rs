@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use crate::cpu;
+use crate::gpu::{GpuContext, GpuEngine};
 use crate::graph::ops::{Act, Matmul, Op};
 use crate::graph::{Engine, Program};
-use crate::gpu::{GpuContext, GpuEngine};
 use crate::rng::Rng;
 
 /// The median of `reps` timings of `f`, in seconds.
@@ -79,12 +79,24 @@ pub fn matmul_shapes() -> Vec<(String, Matmul)> {
     };
     vec![
         ("1024×1024 · 1024×1024".into(), mm(1024, 1024, 1024, false, false, false, Act::Linear)),
-        ("256×784 · 784×350 (B rows of 350: packed)".into(), mm(256, 350, 784, false, false, false, Act::Linear)),
+        (
+            "256×784 · 784×350 (B rows of 350: packed)".into(),
+            mm(256, 350, 784, false, false, false, Act::Linear),
+        ),
         ("256×784 · (350×784)ᵀ".into(), mm(256, 350, 784, false, true, false, Act::Linear)),
         ("MLP dense 1: 32×784 · (350×784)ᵀ + b, relu".into(), mm(32, 350, 784, false, true, true, Act::Relu)),
         ("MLP dense 1 dW: (32×350)ᵀ · 32×784".into(), mm(350, 784, 32, true, false, false, Act::Linear)),
-        ("CNN conv 1: 25088×16 · (64×16)ᵀ + b, relu".into(), mm(25_088, 64, 16, false, true, true, Act::Relu)),
-        ("CNN conv 1 dW: (25088×64)ᵀ · 25088×16 (split-K)".into(), mm(64, 16, 25_088, true, false, false, Act::Linear)),
-        ("CNN conv 2: 512×1024 · (64×1024)ᵀ + b, relu".into(), mm(512, 64, 1024, false, true, true, Act::Relu)),
+        (
+            "CNN conv 1: 25088×16 · (64×16)ᵀ + b, relu".into(),
+            mm(25_088, 64, 16, false, true, true, Act::Relu),
+        ),
+        (
+            "CNN conv 1 dW: (25088×64)ᵀ · 25088×16 (split-K)".into(),
+            mm(64, 16, 25_088, true, false, false, Act::Linear),
+        ),
+        (
+            "CNN conv 2: 512×1024 · (64×1024)ᵀ + b, relu".into(),
+            mm(512, 64, 1024, false, true, true, Act::Relu),
+        ),
     ]
 }

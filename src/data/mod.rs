@@ -160,7 +160,7 @@ impl FashionMnist {
 }
 
 /// The three splits by name, as the CLI spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SplitName {
     Train,

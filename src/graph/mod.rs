@@ -1,9 +1,13 @@
 //! The graph layer: ops and tensors, and the schedule built from a model. It knows shapes, not
 //! wgpu: `cpu` and `gpu` are two executors ([`Engine`]s) of the same [`Program`].
 
+pub mod model;
 pub mod ops;
+pub mod schedule;
 
+pub use model::{Layer, ModelSpec};
 pub use ops::{Act, DType, Matmul, Op, Optimizer, Padding, Window, T};
+pub use schedule::Graph;
 
 /// One tensor of a program: a flat buffer of `len` elements.
 #[derive(Debug, Clone)]

@@ -144,14 +144,66 @@ pub struct Matmul {
     pub act: Act,
 }
 
-/// An optimizer's update rule and hyperparameters, as Keras 3 defines them.
+/// An optimizer's update rule and hyperparameters, as Keras 3 defines them (and its defaults).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "name", rename_all = "lowercase")]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Optimizer {
     /// `w −= lr·g`, or with momentum `v = μv − lr·g; w += v` (Nesterov: `w += μv − lr·g`).
-    Sgd { lr: f32, momentum: f32, nesterov: bool },
+    Sgd {
+        #[serde(default = "defaults::sgd_lr")]
+        lr: f32,
+        #[serde(default)]
+        momentum: f32,
+        #[serde(default)]
+        nesterov: bool,
+    },
     /// Adam with bias correction; ε is added after the square root, as Keras does.
-    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
+    Adam {
+        #[serde(default = "defaults::adam_lr")]
+        lr: f32,
+        #[serde(default = "defaults::beta1")]
+        beta1: f32,
+        #[serde(default = "defaults::beta2")]
+        beta2: f32,
+        #[serde(default = "defaults::eps")]
+        eps: f32,
+    },
+}
+
+/// Keras's defaults, in one place.
+pub mod defaults {
+    pub fn sgd_lr() -> f32 {
+        0.01
+    }
+    pub fn adam_lr() -> f32 {
+        0.001
+    }
+    pub fn beta1() -> f32 {
+        0.9
+    }
+    pub fn beta2() -> f32 {
+        0.999
+    }
+    pub fn eps() -> f32 {
+        1e-7
+    }
+}
+
+impl Optimizer {
+    /// How many state tensors per weight: SGD with momentum 1, Adam 2.
+    pub fn slots(&self) -> usize {
+        match *self {
+            Optimizer::Sgd { momentum, .. } if momentum != 0.0 => 1,
+            Optimizer::Sgd { .. } => 0,
+            Optimizer::Adam { .. } => 2,
+        }
+    }
+
+    pub fn lr(&self) -> f32 {
+        match *self {
+            Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
+        }
+    }
 }
 
 /// One step of a schedule. Field comments give shapes; B is the batch.

@@ -1,0 +1,676 @@
+//! Model → schedule: every tensor allocated once, and op lists for a training step and an
+//! evaluation step (one list per batch size: the full one, and the last partial batch).
+//!
+//! A training step, as Keras's `fit` takes it:
+//!   gather the batch → L2 penalties → forward (training mode) → softmax cross-entropy and its
+//!   gradient → argmax → record (loss, #correct) → backward, layer by layer in reverse →
+//!   L2 gradients → optimizer updates → advance the step counter.
+//! Nothing in it needs the host: the cursor into the shuffled index, the step count (dropout's
+//! stream, Adam's t) and the record row live in the `state` tensor the GPU advances itself.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::model::{Activation, Layer, ModelSpec, Resolved, WeightSpec};
+use super::ops::{Act, Matmul, Op, Optimizer, Window, RECORD_WIDTH, STATE_WORDS, T};
+use super::{Engine, Program};
+use crate::cpu::data::pack_bytes;
+use crate::cpu::dropout::pcg_hash;
+use crate::data::{SplitName, CLASSES, PIXELS};
+
+/// A weight tensor and, when it is trained, its gradient and optimizer slots.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub spec: WeightSpec,
+    pub value: T,
+    pub grad: Option<T>,
+    pub slots: Vec<T>,
+}
+
+/// A data set split living on the device: packed pixels, labels, and the order to read them in.
+#[derive(Debug, Clone, Copy)]
+pub struct SplitTensors {
+    pub images: T,
+    pub labels: T,
+    pub index: T,
+    pub len: usize,
+}
+
+/// The op lists that make one pass over a split: `steps − 1` (or `steps`) runs of `full`, then
+/// one of `last` when the split does not divide into whole batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    pub full: usize,
+    pub last: Option<(usize, usize)>,
+    pub steps: usize,
+    pub full_steps: usize,
+}
+
+/// Whether the forward pass runs as in training (batch statistics, dropout) or inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Train,
+    Infer,
+}
+
+/// Tensors a layer owns: its output and, for training, the gradient and scratch it needs.
+#[derive(Debug, Clone, Default)]
+struct LayerTensors {
+    y: Option<T>,
+    /// The gradient before the activation (dense, conv): dy · act'(y).
+    dz: Option<T>,
+    cols: Option<T>,
+    dcols: Option<T>,
+    argmax: Option<T>,
+    mean: Option<T>,
+    var: Option<T>,
+    /// Indices into `Graph::params`, in the layer's Keras order.
+    params: Vec<usize>,
+}
+
+/// A model compiled into a [`Program`], with the handles the training loop needs.
+pub struct Graph {
+    pub spec: ModelSpec,
+    pub layers: Vec<Resolved>,
+    pub program: Program,
+    pub params: Vec<Param>,
+    /// The batch size the tensors are allocated for.
+    pub batch: usize,
+    pub optimizer: Option<Optimizer>,
+    pub splits: BTreeMap<SplitName, SplitTensors>,
+    /// (step, cursor, record); see shaders/common.wgsl.
+    pub state: T,
+    /// Per step: mean loss with penalties, #correct, batch size.
+    pub records: T,
+    /// (C, C) counts of (label, prediction), accumulated by evaluation passes.
+    pub confusion: T,
+    /// Softmax probabilities of the last evaluated batch (B, C).
+    pub probs: T,
+    pub train_pass: Option<Pass>,
+    pub eval_passes: BTreeMap<SplitName, Pass>,
+    x: T,
+    labels: T,
+    loss: T,
+    pred: T,
+    penalties: T,
+    l2_slots: usize,
+    layer_tensors: Vec<LayerTensors>,
+    grads: HashMap<T, T>,
+    seed: u32,
+}
+
+/// Dropout layer `layer`'s stream of masks for a run seeded `seed`.
+pub fn dropout_seed(seed: u32, layer: usize) -> u32 {
+    pcg_hash(seed ^ pcg_hash(layer as u32 + 1))
+}
+
+impl Graph {
+    /// Builds the program for `spec` at batch size `batch`, with device-resident `splits`
+    /// (name, number of images). With an optimizer, the `train` split gets a training pass.
+    pub fn build(
+        spec: &ModelSpec,
+        batch: usize,
+        splits: &[(SplitName, usize)],
+        optimizer: Option<Optimizer>,
+        seed: u32,
+    ) -> anyhow::Result<Graph> {
+        anyhow::ensure!(batch > 0, "the batch size must be at least 1");
+        let layers = spec.resolve()?;
+        let mut p = Program::default();
+        let training = optimizer.is_some() && splits.iter().any(|(s, _)| *s == SplitName::Train);
+        let mut split_tensors = BTreeMap::new();
+        let mut max_steps = 1;
+        for &(name, len) in splits {
+            anyhow::ensure!(len > 0, "the {name:?} split is empty");
+            let images = p.u32(format!("{name:?}/images"), (len * PIXELS).div_ceil(4));
+            let labels = p.u32(format!("{name:?}/labels"), len);
+            let index = p.u32(format!("{name:?}/index"), len);
+            split_tensors.insert(name, SplitTensors { images, labels, index, len });
+            max_steps = max_steps.max(len.div_ceil(batch));
+        }
+        let state = p.u32("state", STATE_WORDS);
+        let records = p.f32("records", max_steps * RECORD_WIDTH);
+        let confusion = p.u32("confusion", CLASSES * CLASSES);
+        let x = p.f32("input", batch * PIXELS);
+        let labels = p.u32("labels", batch);
+        let loss = p.f32("loss", batch);
+        let pred = p.u32("predictions", batch);
+        let probs = p.f32("probabilities", batch * CLASSES);
+        let l2_slots = layers.iter().flat_map(|l| &l.weights).filter(|w| w.l2 > 0.0).count();
+        let penalties = p.f32("l2 penalties", l2_slots.max(1));
+
+        let mut params = Vec::new();
+        let mut layer_tensors = Vec::new();
+        for l in &layers {
+            let mut lt = LayerTensors::default();
+            for w in &l.weights {
+                let value = p.f32(w.name.clone(), w.len());
+                let trained = training && w.trainable;
+                let grad = trained.then(|| p.f32(format!("{}/grad", w.name), w.len()));
+                let slots = match optimizer {
+                    Some(opt) if trained => {
+                        (0..opt.slots()).map(|s| p.f32(format!("{}/slot{s}", w.name), w.len())).collect()
+                    }
+                    _ => vec![],
+                };
+                lt.params.push(params.len());
+                params.push(Param { spec: w.clone(), value, grad, slots });
+            }
+            let out_len = batch * l.output.len();
+            let name = &l.name;
+            match l.layer {
+                Layer::Dense { activation, .. } | Layer::Conv2d { activation, .. } => {
+                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
+                    if training && activation.act() != Act::Linear {
+                        lt.dz = Some(p.f32(format!("{name}/dz"), out_len));
+                    }
+                    if let Layer::Conv2d { .. } = l.layer {
+                        let g = window(l, batch);
+                        lt.cols = Some(p.f32(format!("{name}/cols"), g.out_pixels() * g.patch()));
+                        if training {
+                            lt.dcols = Some(p.f32(format!("{name}/dcols"), g.out_pixels() * g.patch()));
+                        }
+                    }
+                }
+                Layer::MaxPool2d { .. } => {
+                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
+                    lt.argmax = Some(p.u32(format!("{name}/argmax"), out_len));
+                }
+                Layer::AvgPool2d { .. } => lt.y = Some(p.f32(format!("{name}/y"), out_len)),
+                Layer::Dropout { .. } if training => lt.y = Some(p.f32(format!("{name}/y"), out_len)),
+                Layer::BatchNorm { .. } => {
+                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
+                    lt.mean = Some(p.f32(format!("{name}/batch_mean"), l.output.last()));
+                    lt.var = Some(p.f32(format!("{name}/batch_variance"), l.output.last()));
+                }
+                Layer::Activation { activation } if activation.act() != Act::Linear => {
+                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
+                }
+                _ => {}
+            }
+            layer_tensors.push(lt);
+        }
+
+        let mut graph = Graph {
+            spec: spec.clone(),
+            layers,
+            program: p,
+            params,
+            batch,
+            optimizer,
+            splits: split_tensors,
+            state,
+            records,
+            confusion,
+            probs,
+            train_pass: None,
+            eval_passes: BTreeMap::new(),
+            x,
+            labels,
+            loss,
+            pred,
+            penalties,
+            l2_slots,
+            layer_tensors,
+            grads: HashMap::new(),
+            seed,
+        };
+        if training {
+            // Gradient tensors, one per distinct activation (pass-through layers share theirs).
+            let outs = graph.outputs(Mode::Train);
+            for (i, &t) in std::iter::once(&graph.x).chain(&outs).enumerate() {
+                if !graph.grads.contains_key(&t) {
+                    let len = graph.program.tensors[t.0].len;
+                    let g = graph.program.f32(format!("grad {i}"), len);
+                    graph.grads.insert(t, g);
+                }
+            }
+            let split = graph.splits[&SplitName::Train];
+            graph.train_pass = Some(graph.pass(split.len, |g, b| g.train_step(split, b)));
+        }
+        for &(name, _) in splits {
+            let split = graph.splits[&name];
+            let pass = graph.pass(split.len, |g, b| g.eval_step(split, b));
+            graph.eval_passes.insert(name, pass);
+        }
+        Ok(graph)
+    }
+
+    /// Adds the lists of one pass over `len` images.
+    fn pass(&mut self, len: usize, step: impl Fn(&Graph, usize) -> Vec<Op>) -> Pass {
+        let ops = step(self, self.batch);
+        let full = self.program.add_list(ops);
+        let rest = len % self.batch;
+        let last = (rest > 0).then(|| {
+            let ops = step(self, rest);
+            (self.program.add_list(ops), rest)
+        });
+        Pass { full, last, steps: len.div_ceil(self.batch), full_steps: len / self.batch }
+    }
+
+    /// The activation tensor after each layer. Flatten, inference-mode dropout and linear or
+    /// softmax activations pass their input through.
+    fn outputs(&self, mode: Mode) -> Vec<T> {
+        let mut current = self.x;
+        self.layers
+            .iter()
+            .zip(&self.layer_tensors)
+            .map(|(l, lt)| {
+                let skipped = mode == Mode::Infer && matches!(l.layer, Layer::Dropout { .. });
+                if let (Some(y), false) = (lt.y, skipped) {
+                    current = y;
+                }
+                current
+            })
+            .collect()
+    }
+
+    fn param(&self, layer: usize, k: usize) -> &Param {
+        &self.params[self.layer_tensors[layer].params[k]]
+    }
+
+    /// c·Σw² for every regularized kernel, into the penalty slots.
+    fn penalty_ops(&self) -> Vec<Op> {
+        self.params
+            .iter()
+            .filter(|p| p.spec.l2 > 0.0)
+            .enumerate()
+            .map(|(slot, p)| Op::L2Penalty {
+                w: p.value,
+                penalties: self.penalties,
+                slot,
+                len: p.spec.len(),
+                c: p.spec.l2,
+            })
+            .collect()
+    }
+
+    fn gather(&self, split: SplitTensors, batch: usize) -> Op {
+        Op::Gather {
+            images: split.images,
+            labels: split.labels,
+            index: split.index,
+            state: self.state,
+            x: self.x,
+            y: self.labels,
+            batch,
+            pixels: PIXELS,
+        }
+    }
+
+    fn record(&self, batch: usize) -> Op {
+        Op::Record {
+            loss: self.loss,
+            pred: self.pred,
+            labels: self.labels,
+            penalties: (self.l2_slots > 0).then_some((self.penalties, self.l2_slots)),
+            state: self.state,
+            records: self.records,
+            batch,
+        }
+    }
+
+    fn forward(&self, mode: Mode, batch: usize) -> (Vec<Op>, Vec<T>) {
+        let outs = self.outputs(mode);
+        let mut ops = Vec::new();
+        let mut input = self.x;
+        for (i, l) in self.layers.iter().enumerate() {
+            let lt = &self.layer_tensors[i];
+            let y = outs[i];
+            let rows = batch * l.input.rows();
+            match l.layer {
+                Layer::Dense { units, activation, .. } => ops.push(Op::Matmul(Matmul {
+                    a: input,
+                    b: self.param(i, 0).value,
+                    c: y,
+                    m: rows,
+                    n: units,
+                    k: l.input.last(),
+                    trans_a: false,
+                    trans_b: true,
+                    bias: Some(self.param(i, 1).value),
+                    act: activation.act(),
+                })),
+                Layer::Conv2d { filters, activation, .. } => {
+                    let g = window(l, batch);
+                    let cols = lt.cols.unwrap();
+                    ops.push(Op::Im2col { x: input, cols, g });
+                    ops.push(Op::Matmul(Matmul {
+                        a: cols,
+                        b: self.param(i, 0).value,
+                        c: y,
+                        m: g.out_pixels(),
+                        n: filters,
+                        k: g.patch(),
+                        trans_a: false,
+                        trans_b: true,
+                        bias: Some(self.param(i, 1).value),
+                        act: activation.act(),
+                    }));
+                }
+                Layer::MaxPool2d { .. } => {
+                    ops.push(Op::MaxPool { x: input, y, argmax: lt.argmax.unwrap(), g: window(l, batch) })
+                }
+                Layer::AvgPool2d { .. } => ops.push(Op::AvgPool { x: input, y, g: window(l, batch) }),
+                Layer::Dropout { rate } if mode == Mode::Train => ops.push(Op::Dropout {
+                    x: input,
+                    y,
+                    state: self.state,
+                    len: batch * l.input.len(),
+                    rate,
+                    seed: dropout_seed(self.seed, i),
+                }),
+                Layer::BatchNorm { momentum, epsilon } => {
+                    let (rows, cols) = (batch * l.input.rows(), l.input.last());
+                    let (gamma, beta) = (self.param(i, 0).value, self.param(i, 1).value);
+                    let (moving_mean, moving_var) = (self.param(i, 2).value, self.param(i, 3).value);
+                    let (mean, var) = if mode == Mode::Train {
+                        let (mean, var) = (lt.mean.unwrap(), lt.var.unwrap());
+                        ops.push(Op::BatchNormStats {
+                            x: input,
+                            mean,
+                            var,
+                            moving_mean,
+                            moving_var,
+                            rows,
+                            cols,
+                            momentum,
+                        });
+                        (mean, var)
+                    } else {
+                        (moving_mean, moving_var)
+                    };
+                    ops.push(Op::BatchNormApply {
+                        x: input,
+                        mean,
+                        var,
+                        gamma,
+                        beta,
+                        y,
+                        rows,
+                        cols,
+                        eps: epsilon,
+                    });
+                }
+                Layer::Activation { activation } if activation.act() != Act::Linear => ops
+                    .push(Op::Activation { x: input, y, act: activation.act(), len: batch * l.input.len() }),
+                _ => {}
+            }
+            input = y;
+        }
+        (ops, outs)
+    }
+
+    fn train_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
+        let mut ops = vec![self.gather(split, batch)];
+        ops.extend(self.penalty_ops());
+        let (forward, outs) = self.forward(Mode::Train, batch);
+        ops.extend(forward);
+        let logits = *outs.last().unwrap();
+        ops.push(Op::SoftmaxXent {
+            logits,
+            labels: self.labels,
+            loss: self.loss,
+            probs: None,
+            dlogits: Some(self.grads[&logits]),
+            batch,
+            classes: CLASSES,
+            scale: 1.0 / batch as f32,
+        });
+        ops.push(Op::Argmax { logits, pred: self.pred, batch, classes: CLASSES });
+        ops.push(self.record(batch));
+        ops.extend(self.backward(&outs, batch));
+        let opt = self.optimizer.unwrap();
+        for p in self.params.iter().filter(|p| p.grad.is_some()) {
+            ops.push(Op::Update {
+                w: p.value,
+                g: p.grad.unwrap(),
+                m: p.slots.first().copied(),
+                v: p.slots.get(1).copied(),
+                state: self.state,
+                len: p.spec.len(),
+                opt,
+            });
+        }
+        ops.push(Op::Advance { state: self.state, batch, train: true });
+        ops
+    }
+
+    /// The backward pass, last layer first. A layer computes the gradient of its input only when
+    /// a layer before it has weights to train.
+    fn backward(&self, outs: &[T], batch: usize) -> Vec<Op> {
+        let first_trained =
+            self.layers.iter().position(|l| l.weights.iter().any(|w| w.trainable)).unwrap_or(usize::MAX);
+        let mut ops = Vec::new();
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            let lt = &self.layer_tensors[i];
+            let input = if i == 0 { self.x } else { outs[i - 1] };
+            let (y, dy) = (outs[i], self.grads[&outs[i]]);
+            let dx = (i > first_trained).then(|| self.grads[&input]);
+            let rows = batch * l.input.rows();
+            // dz = dy · act'(y), in place of dy when the activation is linear.
+            let dz = |ops: &mut Vec<Op>, activation: Activation| match lt.dz {
+                Some(dz) => {
+                    ops.push(Op::ActivationGrad {
+                        y,
+                        dy,
+                        dx: dz,
+                        act: activation.act(),
+                        len: batch * l.output.len(),
+                    });
+                    dz
+                }
+                None => dy,
+            };
+            match l.layer {
+                Layer::Dense { units, activation, .. } => {
+                    let dz = dz(&mut ops, activation);
+                    let (w, b) = (self.param(i, 0), self.param(i, 1));
+                    let k = l.input.last();
+                    ops.push(matmul(dz, input, w.grad.unwrap(), (units, k, rows), (true, false)));
+                    ops.extend(self.l2_grad(w));
+                    ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows, cols: units });
+                    if let Some(dx) = dx {
+                        ops.push(matmul(dz, w.value, dx, (rows, k, units), (false, false)));
+                    }
+                }
+                Layer::Conv2d { filters, activation, .. } => {
+                    let dz = dz(&mut ops, activation);
+                    let g = window(l, batch);
+                    let (w, b) = (self.param(i, 0), self.param(i, 1));
+                    let (m, k) = (g.out_pixels(), g.patch());
+                    ops.push(matmul(dz, lt.cols.unwrap(), w.grad.unwrap(), (filters, k, m), (true, false)));
+                    ops.extend(self.l2_grad(w));
+                    ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows: m, cols: filters });
+                    if let Some(dx) = dx {
+                        let dcols = lt.dcols.unwrap();
+                        ops.push(matmul(dz, w.value, dcols, (m, k, filters), (false, false)));
+                        ops.push(Op::Col2im { dcols, dx, g });
+                    }
+                }
+                Layer::MaxPool2d { .. } => {
+                    if let Some(dx) = dx {
+                        ops.push(Op::MaxPoolGrad { dy, argmax: lt.argmax.unwrap(), dx, g: window(l, batch) });
+                    }
+                }
+                Layer::AvgPool2d { .. } => {
+                    if let Some(dx) = dx {
+                        ops.push(Op::AvgPoolGrad { dy, dx, g: window(l, batch) });
+                    }
+                }
+                Layer::Dropout { rate } => {
+                    if let Some(dx) = dx {
+                        let seed = dropout_seed(self.seed, i);
+                        let len = batch * l.input.len();
+                        ops.push(Op::Dropout { x: dy, y: dx, state: self.state, len, rate, seed });
+                    }
+                }
+                Layer::BatchNorm { epsilon, .. } => {
+                    let (gamma, beta) = (self.param(i, 0), self.param(i, 1));
+                    ops.push(Op::BatchNormGrad {
+                        x: input,
+                        dy,
+                        mean: lt.mean.unwrap(),
+                        var: lt.var.unwrap(),
+                        gamma: gamma.value,
+                        dx,
+                        dgamma: gamma.grad.unwrap(),
+                        dbeta: beta.grad.unwrap(),
+                        rows,
+                        cols: l.input.last(),
+                        eps: epsilon,
+                    });
+                }
+                Layer::Activation { activation } if activation.act() != Act::Linear => {
+                    if let Some(dx) = dx {
+                        ops.push(Op::ActivationGrad {
+                            y,
+                            dy,
+                            dx,
+                            act: activation.act(),
+                            len: batch * l.output.len(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        ops
+    }
+
+    fn l2_grad(&self, w: &Param) -> Option<Op> {
+        (w.spec.l2 > 0.0).then(|| Op::L2Grad {
+            w: w.value,
+            g: w.grad.unwrap(),
+            len: w.spec.len(),
+            c: w.spec.l2,
+        })
+    }
+
+    fn eval_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
+        let mut ops = vec![self.gather(split, batch)];
+        ops.extend(self.penalty_ops());
+        let (forward, outs) = self.forward(Mode::Infer, batch);
+        ops.extend(forward);
+        let logits = *outs.last().unwrap();
+        ops.push(Op::SoftmaxXent {
+            logits,
+            labels: self.labels,
+            loss: self.loss,
+            probs: Some(self.probs),
+            dlogits: None,
+            batch,
+            classes: CLASSES,
+            scale: 1.0 / batch as f32,
+        });
+        ops.push(Op::Argmax { logits, pred: self.pred, batch, classes: CLASSES });
+        ops.push(Op::Confusion {
+            labels: self.labels,
+            pred: self.pred,
+            counts: self.confusion,
+            batch,
+            classes: CLASSES,
+        });
+        ops.push(self.record(batch));
+        ops.push(Op::Advance { state: self.state, batch, train: false });
+        ops
+    }
+
+    /// Uploads a split's images (packed four bytes to a word), labels, and the identity order.
+    pub fn upload_split(
+        &self,
+        engine: &mut dyn Engine,
+        name: SplitName,
+        images: &[u8],
+        labels: &[u8],
+    ) -> anyhow::Result<()> {
+        let t = self.splits[&name];
+        anyhow::ensure!(
+            labels.len() == t.len && images.len() == t.len * PIXELS,
+            "{name:?}: wrong number of images"
+        );
+        engine.write_u32(t.images, &pack_bytes(images))?;
+        engine.write_u32(t.labels, &labels.iter().map(|&l| l as u32).collect::<Vec<_>>())?;
+        engine.write_u32(t.index, &(0..t.len as u32).collect::<Vec<_>>())
+    }
+
+    /// Writes every weight (trainable and statistics) from Keras-layout values, in `params` order.
+    pub fn write_weights(&self, engine: &mut dyn Engine, keras: &[Vec<f32>]) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            keras.len() == self.params.len(),
+            "{} tensors for {} weights",
+            keras.len(),
+            self.params.len()
+        );
+        for (p, v) in self.params.iter().zip(keras) {
+            anyhow::ensure!(
+                v.len() == p.spec.len(),
+                "{}: {} values for {}",
+                p.spec.name,
+                v.len(),
+                p.spec.len()
+            );
+            engine.write_f32(p.value, &p.spec.to_storage(v))?;
+        }
+        Ok(())
+    }
+
+    /// Reads every weight back in Keras's layout.
+    pub fn read_weights(&self, engine: &mut dyn Engine) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.params.iter().map(|p| Ok(p.spec.to_keras(&engine.read_f32(p.value)?))).collect()
+    }
+
+    /// Reads the gradients of the trainable weights (as left by the last step), Keras layout.
+    pub fn read_grads(&self, engine: &mut dyn Engine) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+        self.params
+            .iter()
+            .filter_map(|p| p.grad.map(|g| (p, g)))
+            .map(|(p, g)| Ok((p.spec.name.clone(), p.spec.to_keras(&engine.read_f32(g)?))))
+            .collect()
+    }
+
+    /// Optimizer slots by (weight, slot), in Keras layout; for checkpoints.
+    pub fn read_slots(&self, engine: &mut dyn Engine) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+        let mut out = Vec::new();
+        for p in &self.params {
+            for (s, &t) in p.slots.iter().enumerate() {
+                out.push((format!("{}/slot{s}", p.spec.name), p.spec.to_keras(&engine.read_f32(t)?)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn write_slots(
+        &self,
+        engine: &mut dyn Engine,
+        slots: &HashMap<String, Vec<f32>>,
+    ) -> anyhow::Result<()> {
+        for p in &self.params {
+            for (s, &t) in p.slots.iter().enumerate() {
+                let name = format!("{}/slot{s}", p.spec.name);
+                let v = slots
+                    .get(&name)
+                    .ok_or_else(|| anyhow::anyhow!("the checkpoint has no optimizer state {name}"))?;
+                anyhow::ensure!(v.len() == p.spec.len(), "{name}: {} values for {}", v.len(), p.spec.len());
+                engine.write_f32(t, &p.spec.to_storage(v))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A conv or pooling layer's window at batch size `batch`.
+fn window(l: &Resolved, batch: usize) -> Window {
+    let super::model::Shape::Image { h, w, c } = l.input else { unreachable!("resolve() checked the input") };
+    let (k, s, padding) = match l.layer {
+        Layer::Conv2d { kernel, strides, padding, .. } => (kernel, strides, padding),
+        Layer::MaxPool2d { pool, strides, padding } | Layer::AvgPool2d { pool, strides, padding } => {
+            (pool, strides.unwrap_or(pool), padding)
+        }
+        _ => unreachable!("not a windowed layer"),
+    };
+    Window::new(batch, (h, w, c), k.pair(), s.pair(), padding).unwrap()
+}
+
+fn matmul(a: T, b: T, c: T, (m, n, k): (usize, usize, usize), (trans_a, trans_b): (bool, bool)) -> Op {
+    Op::Matmul(Matmul { a, b, c, m, n, k, trans_a, trans_b, bias: None, act: Act::Linear })
+}
