@@ -527,7 +527,7 @@ pub fn group(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -618,8 +618,9 @@ mod tests {
         };
         let keras: Vec<f32> = (0..w.len()).map(|i| i as f32).collect();
         let ours = w.to_storage(&keras);
-        // ours[o][i][j][c] = keras[i][j][c][o]
-        assert_eq!(ours[3 * 24 + (1 * 3 + 2) * 4 + 1], keras[((1 * 3 + 2) * 4 + 1) * 5 + 3]);
+        // ours[o][i][j][c] = keras[i][j][c][o], here at (o, i, j, c) = (3, 1, 2, 1)
+        let (o, i, j, c) = (3, 1, 2, 1);
+        assert_eq!(ours[o * 24 + (i * 3 + j) * 4 + c], keras[((i * 3 + j) * 4 + c) * 5 + o]);
         assert_eq!(w.to_keras(&ours), keras);
     }
 
