@@ -10,4 +10,6 @@ pub mod cpu;
 pub mod data;
 pub mod gpu;
 pub mod graph;
+pub mod report;
 pub mod rng;
+pub mod train;

@@ -4,11 +4,15 @@ mod bench;
 mod check;
 mod data;
 mod devices;
+mod eval;
+mod predict;
+mod train;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::data::SplitName;
 use crate::gpu::DeviceKind;
 
 /// Train and check neural networks on Fashion-MNIST with WGSL compute shaders (wgpu), on any
@@ -22,6 +26,47 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a model (the report's `mlp` or `cnn`, or a TOML/JSON file) and write a run
+    /// directory: checkpoint, history, metrics, curves, confusion matrices, summary.
+    Train {
+        #[command(flatten)]
+        args: TrainArgs,
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Loss, accuracy and confusion matrix of a checkpoint on one split, in inference mode.
+    Eval {
+        /// A `model.safetensors` written by `train`.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        #[arg(long, value_enum, default_value_t = SplitName::Test)]
+        split: SplitName,
+        /// Images per batch (only speed depends on it).
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Classify 28×28 grayscale images (PNG, …; colour is converted to gray): a light garment on
+    /// a dark ground, as in Fashion-MNIST.
+    Predict {
+        #[arg(long, value_name = "FILE")]
+        checkpoint: PathBuf,
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        device: DeviceArgs,
+    },
+    /// Print a Keras-style summary of a model: layers, output shapes, parameter counts.
+    Summary {
+        /// `mlp`, `cnn`, or a model file (.toml or .json).
+        #[arg(long, default_value = "mlp")]
+        model: String,
+    },
     /// Find Fashion-MNIST, validate it, and print its splits, class counts and pixel statistics.
     Data(DataDirArg),
     /// List every adapter wgpu finds, with the limits and features that matter for compute.
@@ -63,16 +108,52 @@ struct DataDirArg {
     data_dir: Option<PathBuf>,
 }
 
+/// What to train and how; unset options come from the model (the presets carry the report's).
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// `mlp` or `cnn` (the report's models, with their optimizer, learning rate and epochs), or a
+    /// model file (.toml or .json).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Passes over the training set.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per step (Keras's default: 32).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// `sgd` or `adam` (with Keras's defaults unless --lr etc. are given).
+    #[arg(long, value_parser = ["sgd", "adam"])]
+    optimizer: Option<String>,
+    /// Learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// SGD momentum.
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// SGD with Nesterov momentum.
+    #[arg(long)]
+    nesterov: bool,
+    /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The run directory (default: runs/<model>-<timestamp>; with --resume, the checkpoint's).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue from a checkpoint (its model, optimizer state, epoch and history).
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+}
+
 /// Which executor to use.
 #[derive(Debug, Args, Clone)]
-struct DeviceArgs {
+pub struct DeviceArgs {
     /// Backend to run on: a wgpu backend, `cpu` for the ndarray reference path, or `auto`
     /// (a hardware GPU when there is one, otherwise cpu).
     #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
-    device: DeviceKind,
+    pub device: DeviceKind,
     /// Pick the adapter whose name contains this text (case-insensitive); `$WGPU_ADAPTER_NAME` works too.
     #[arg(long, value_name = "SUBSTRING")]
-    adapter: Option<String>,
+    pub adapter: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +166,15 @@ struct DevicesArgs {
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Train { args, device, data } => train::run(&args, &device, data.data_dir.as_deref()),
+        Command::Eval { checkpoint, split, batch_size, device, data } => {
+            eval::run(&checkpoint, split, &device, data.data_dir.as_deref(), batch_size)
+        }
+        Command::Predict { checkpoint, images, device } => predict::run(&checkpoint, &images, &device),
+        Command::Summary { model } => {
+            print!("{}", crate::graph::model::summary(&crate::graph::ModelSpec::load(&model)?)?);
+            Ok(())
+        }
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
         Command::Bench(args) => bench::run(args.device.device, args.device.adapter.as_deref(), args.reps),

@@ -369,6 +369,10 @@ impl Engine for CpuEngine {
         self.counters
     }
 
+    fn dispatches_per_run(&self, list: usize) -> usize {
+        self.lists[list].len()
+    }
+
     fn name(&self) -> String {
         "cpu".into()
     }

@@ -136,11 +136,6 @@ impl<'a> GpuEngine<'a> {
         Ok(GpuEngine { ctx, specs: program.tensors.clone(), buffers, lists, counters: Counters::default() })
     }
 
-    /// How many kernel launches one run of list `list` makes.
-    pub fn dispatches_in(&self, list: usize) -> usize {
-        self.lists[list].len()
-    }
-
     /// The entry points list `list` runs, in order (to show that a step runs on the GPU).
     pub fn kernel_names(&self, list: usize) -> Vec<&'static str> {
         self.lists[list].iter().map(|d| d.name).collect()
@@ -236,6 +231,10 @@ impl Engine for GpuEngine<'_> {
 
     fn counters(&self) -> Counters {
         self.counters
+    }
+
+    fn dispatches_per_run(&self, list: usize) -> usize {
+        self.lists[list].len()
     }
 
     fn name(&self) -> String {

@@ -72,6 +72,8 @@ pub trait Engine {
     fn run(&mut self, list: usize, times: usize) -> anyhow::Result<()>;
     /// What the engine has done so far.
     fn counters(&self) -> Counters;
+    /// Kernel launches (CPU: ops) in one run of list `list`.
+    fn dispatches_per_run(&self, list: usize) -> usize;
     /// A name for reports: `cpu` or the adapter's name.
     fn name(&self) -> String;
 }

@@ -501,21 +501,24 @@ pub fn summary(spec: &ModelSpec) -> anyhow::Result<String> {
     let layers = spec.resolve()?;
     let mut s = String::new();
     writeln!(s, "Model: \"{}\"", spec.name)?;
-    writeln!(s, "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓")?;
-    writeln!(s, "┃ {:<36} ┃ {:<21} ┃ {:>12} ┃", "Layer (type)", "Output Shape", "Param #")?;
-    writeln!(s, "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩")?;
+    writeln!(s, "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┓")?;
+    writeln!(s, "┃ {:<42} ┃ {:<21} ┃ {:>12} ┃", "Layer (type)", "Output Shape", "Param #")?;
+    writeln!(s, "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━┩")?;
     let (mut trainable, mut frozen) = (0, 0);
     for (i, l) in layers.iter().enumerate() {
         let params: usize = l.weights.iter().map(WeightSpec::len).sum();
         trainable += l.weights.iter().filter(|w| w.trainable).map(WeightSpec::len).sum::<usize>();
         frozen += l.weights.iter().filter(|w| !w.trainable).map(WeightSpec::len).sum::<usize>();
         let label = format!("{} ({})", l.name, l.layer.kind());
-        writeln!(s, "│ {:<36} │ {:<21} │ {:>12} │", label, l.output.to_string(), group(params))?;
+        writeln!(s, "│ {:<42} │ {:<21} │ {:>12} │", label, l.output.to_string(), group(params))?;
         if i + 1 < layers.len() {
-            writeln!(s, "├──────────────────────────────────────┼───────────────────────┼──────────────┤")?;
+            writeln!(
+                s,
+                "├────────────────────────────────────────────┼───────────────────────┼──────────────┤"
+            )?;
         }
     }
-    writeln!(s, "└──────────────────────────────────────┴───────────────────────┴──────────────┘")?;
+    writeln!(s, "└────────────────────────────────────────────┴───────────────────────┴──────────────┘")?;
     writeln!(s, " Total params: {}", group(trainable + frozen))?;
     writeln!(s, " Trainable params: {}", group(trainable))?;
     writeln!(s, " Non-trainable params: {}", group(frozen))?;

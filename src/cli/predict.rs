@@ -1,0 +1,62 @@
+//! `gpu-fmnist predict`: the class of each 28×28 grayscale image, with its probability.
+
+use std::path::{Path, PathBuf};
+
+use super::DeviceArgs;
+use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS, SIDE};
+use crate::gpu::Executor;
+use crate::graph::{Engine, Graph};
+use crate::train::{self, Checkpoint};
+
+/// An image file as Fashion-MNIST pixels: 28×28, gray (colour is converted), one byte a pixel.
+pub fn load_image(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let shown = path.display();
+    let img = image::open(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    anyhow::ensure!(
+        img.width() as usize == SIDE && img.height() as usize == SIDE,
+        "{shown}: the image is {}×{}, not {SIDE}×{SIDE}; resize it first (a light garment on a dark ground, as in Fashion-MNIST)",
+        img.width(),
+        img.height()
+    );
+    Ok(img.to_luma8().into_raw())
+}
+
+/// Softmax probabilities for each image, a batch at a time.
+pub fn probabilities(engine: &mut dyn Engine, graph: &Graph, n: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let pass = graph.eval_passes[&SplitName::Test];
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(graph.batch) {
+        let size = graph.batch.min(n - start);
+        let list = if size == graph.batch { pass.full } else { pass.last.unwrap().0 };
+        engine.write_u32(graph.state, &[0, start as u32, 0])?;
+        engine.run(list, 1)?;
+        let probs = engine.read_f32(graph.probs)?;
+        out.extend(probs.chunks_exact(CLASSES).take(size).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
+pub fn run(checkpoint: &Path, images: &[PathBuf], device: &DeviceArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!images.is_empty(), "give at least one image file");
+    let ckpt = Checkpoint::load(checkpoint)?;
+    let pixels: Vec<Vec<u8>> = images.iter().map(|p| load_image(p)).collect::<anyhow::Result<_>>()?;
+    let (executor, line) = Executor::open(device.device, device.adapter.as_deref())?;
+    eprintln!("{line}");
+    let n = pixels.len();
+    let graph = Graph::build(&ckpt.spec, n.min(64), &[(SplitName::Test, n)], None, 0)?;
+    let mut engine = train::engine(&executor, &graph.program)?;
+    graph.write_weights(engine.as_mut(), &ckpt.values())?;
+    graph.upload_split(engine.as_mut(), SplitName::Test, &pixels.concat(), &vec![0; n])?;
+    for ((path, probs), px) in images.iter().zip(probabilities(engine.as_mut(), &graph, n)?).zip(&pixels) {
+        let (best, p) =
+            probs.iter().enumerate().fold((0, 0.0f32), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+        let mean = px.iter().map(|&v| v as f64).sum::<f64>() / PIXELS as f64 / 255.0;
+        let hint = if mean > 0.5 {
+            "  (light background: Fashion-MNIST garments are light on dark; invert it?)"
+        } else {
+            ""
+        };
+        println!("{}: {} ({:.1}%){hint}", path.display(), CLASS_NAMES[best], 100.0 * p);
+    }
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! `gpu-fmnist train`: train a model, show progress, and leave a run directory behind.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{DeviceArgs, TrainArgs};
+use crate::data::{FashionMnist, SplitName};
+use crate::gpu::Executor;
+use crate::graph::model::{summary, WeightSpec};
+use crate::graph::{ModelSpec, Optimizer};
+use crate::report;
+use crate::train::{Checkpoint, EpochRow, Progress, TrainConfig, Trainer};
+
+/// A progress bar per epoch, and Keras's one line per epoch when it ends.
+struct Bar {
+    bar: Option<ProgressBar>,
+    epochs: usize,
+    epoch: usize,
+}
+
+impl Progress for Bar {
+    fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, ETA {eta}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        bar.set_message(format!("Epoch {epoch}/{epochs}"));
+        (self.epoch, self.epochs, self.bar) = (epoch, epochs, Some(bar));
+    }
+
+    fn steps(&mut self, done: usize, loss: f64, accuracy: f64, images_per_second: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
+            bar.set_message(format!(
+                "Epoch {}/{} loss {loss:.4} accuracy {accuracy:.4} {images_per_second:.0} img/s",
+                self.epoch, self.epochs
+            ));
+        }
+    }
+
+    fn epoch_end(&mut self, r: &EpochRow) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "Epoch {}/{}: {:.1}s, loss {:.4}, accuracy {:.4}, val_loss {:.4}, val_accuracy {:.4}",
+            r.epoch, self.epochs, r.seconds, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy
+        );
+    }
+}
+
+/// The optimizer the command line asks for: `--optimizer` picks the kind (with Keras's
+/// defaults), the other flags override single hyperparameters.
+fn optimizer(base: Optimizer, args: &TrainArgs) -> Optimizer {
+    let mut opt = match (args.optimizer.as_deref(), base) {
+        (Some("sgd"), Optimizer::Adam { .. }) => Optimizer::Sgd { lr: 0.01, momentum: 0.0, nesterov: false },
+        (Some("adam"), Optimizer::Sgd { .. }) => {
+            Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 }
+        }
+        _ => base,
+    };
+    match &mut opt {
+        Optimizer::Sgd { lr, momentum, nesterov } => {
+            *lr = args.lr.unwrap_or(*lr);
+            *momentum = args.momentum.unwrap_or(*momentum);
+            *nesterov |= args.nesterov;
+        }
+        Optimizer::Adam { lr, .. } => *lr = args.lr.unwrap_or(*lr),
+    }
+    opt
+}
+
+pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
+    let resume = args.resume.as_deref().map(Checkpoint::load).transpose()?;
+    let (spec, base) = match &resume {
+        Some(c) => (c.spec.clone(), (c.optimizer, c.epochs, c.batch_size, c.seed)),
+        None => {
+            let spec = ModelSpec::load(&args.model)?;
+            let t = spec.training.clone();
+            (spec, (t.optimizer, t.epochs, t.batch_size, 1))
+        }
+    };
+    let config = TrainConfig {
+        optimizer: optimizer(base.0, args),
+        epochs: args.epochs.unwrap_or(base.1),
+        batch_size: args.batch_size.unwrap_or(base.2),
+        seed: args.seed.unwrap_or(base.3),
+        spec,
+    };
+    anyhow::ensure!(config.batch_size > 0, "--batch-size must be at least 1");
+    if let Some(c) = &resume {
+        anyhow::ensure!(
+            config.batch_size == c.batch_size && config.optimizer == c.optimizer && config.seed == c.seed,
+            "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum and --seed"
+        );
+        anyhow::ensure!(
+            config.epochs > c.epoch,
+            "the checkpoint has done {} of {} epochs: pass --epochs N with N > {}",
+            c.epoch,
+            c.epochs,
+            c.epoch
+        );
+    }
+    let out = match (&args.out, &args.resume) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(ckpt)) => ckpt.parent().map(Path::to_path_buf).unwrap_or_default(),
+        (None, None) => PathBuf::from("runs").join(format!(
+            "{}-{}",
+            config.spec.name,
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        )),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+
+    let data = FashionMnist::load(data_dir)?;
+    let (executor, device_line) = Executor::open(device.device, device.adapter.as_deref())?;
+    println!("{device_line}");
+    println!(
+        "data: {} train, {} validation, {} test images from {}",
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.dir.display()
+    );
+    let params: usize = config.spec.resolve()?.iter().flat_map(|l| &l.weights).map(WeightSpec::len).sum();
+    println!(
+        "model: {} ({} parameters), {:?}, batch {}, {} epochs, seed {}; writing to {}",
+        config.spec.name,
+        crate::graph::model::group(params),
+        config.optimizer,
+        config.batch_size,
+        config.epochs,
+        config.seed,
+        out.display()
+    );
+    let start = Instant::now();
+    let mut trainer = Trainer::new(&executor, &data, config.clone(), resume.as_ref())?;
+    if let Some(c) = &resume {
+        println!("resuming after epoch {} (step {})", c.epoch, c.step);
+    }
+    let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
+    while trainer.epoch < config.epochs {
+        trainer.train_epoch(&mut bar)?;
+        // After every epoch: a checkpoint to resume from, and the history so far.
+        trainer.checkpoint()?.save(&out.join("model.safetensors"))?;
+        report::write_text(&out.join("history.csv"), &report::history_csv(&trainer.history))?;
+    }
+    let train_seconds: f64 = trainer.history.iter().map(|r| r.seconds).sum();
+    let test = trainer.evaluate(SplitName::Test)?;
+    let train_eval = trainer.evaluate(SplitName::Train)?;
+    println!("test: loss {:.4}, accuracy {:.4} ({} images)", test.loss, test.accuracy, test.images);
+    println!(
+        "\nconfusion matrix on the test set (rows: true class):\n{}",
+        report::confusion_table(&test.confusion)
+    );
+
+    let adapter = match &executor {
+        Executor::Cpu => "cpu (ndarray reference)".to_string(),
+        Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
+    };
+    let last = trainer.history.last().cloned().expect("at least one epoch");
+    let gpu_counters = matches!(executor, Executor::Gpu(_)).then(|| {
+        serde_json::json!({
+            "dispatches_per_step": trainer.dispatches_per_step(),
+            "submits_per_epoch": trainer.last_epoch.submits,
+            "host_reads_per_epoch": trainer.last_epoch.host_reads,
+        })
+    });
+    let mut metrics = serde_json::json!({
+        "model": config.spec.name,
+        "val_accuracy": last.val_accuracy,
+        "val_loss": last.val_loss,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "train_accuracy_inference": train_eval.accuracy,
+        "train_loss_inference": train_eval.loss,
+        "epochs": trainer.epoch,
+        "train_seconds": train_seconds,
+        "wall_seconds": start.elapsed().as_secs_f64(),
+        "device": format!("{:?}", device.device).to_lowercase(),
+        "adapter": adapter,
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "optimizer": config.optimizer,
+        "parameters": params,
+        "steps": trainer.step,
+    });
+    if let Some(c) = gpu_counters {
+        metrics.as_object_mut().unwrap().extend(c.as_object().unwrap().clone());
+    }
+    report::write_text(&out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
+    report::write_text(&out.join("confusion_test.csv"), &report::confusion_csv(&test.confusion))?;
+    report::write_text(&out.join("confusion_train.csv"), &report::confusion_csv(&train_eval.confusion))?;
+    let title = format!("{} on {}", config.spec.name, adapter);
+    report::plot_curves(&out.join("curves.png"), &trainer.history, &format!("{title}: loss and accuracy"))?;
+    report::plot_confusion(
+        &out.join("confusion_test.png"),
+        &test.confusion,
+        &format!("{}: test set ({} images)", config.spec.name, test.images),
+    )?;
+    report::plot_confusion(
+        &out.join("confusion_train.png"),
+        &train_eval.confusion,
+        &format!("{}: training set ({} images, inference mode)", config.spec.name, train_eval.images),
+    )?;
+    let md = report::summary_md(&report::RunSummary {
+        spec: &config.spec,
+        summary: &summary(&config.spec)?,
+        optimizer: &config.optimizer,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        adapter: &adapter,
+        history: &trainer.history,
+        test: &test,
+        train: &train_eval,
+        train_seconds,
+    });
+    report::write_text(&out.join("summary.md"), &md)?;
+    println!("wrote {}: model.safetensors, history.csv, metrics.json, curves.png, confusion_{{train,test}}.{{csv,png}}, summary.md", out.display());
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! `model.safetensors`: the weights in Keras's layout and names, the optimizer's state, and in
+//! the metadata the model spec, the training settings, the epoch and step, and the history —
+//! everything `eval`, `predict` and `--resume` need.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use super::EpochRow;
+use crate::graph::{ModelSpec, Optimizer};
+
+const FORMAT: &str = "gpu-fmnist/1";
+
+/// A trained (or training) model on disk.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub spec: ModelSpec,
+    pub optimizer: Optimizer,
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Epochs asked for, and epochs done.
+    pub epochs: usize,
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Every weight (statistics included), by Keras name, in Keras's layout, in model order.
+    pub weights: Vec<(String, Vec<usize>, Vec<f32>)>,
+    /// Optimizer slots by `<weight>/slot<i>`.
+    pub slots: HashMap<String, Vec<f32>>,
+    pub history: Vec<EpochRow>,
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl Checkpoint {
+    /// Serializes and writes atomically: a crash never leaves a half-written file in place.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let mut names = Vec::new();
+        let mut buffers = Vec::new();
+        for (name, shape, values) in &self.weights {
+            names.push((name.clone(), shape.clone()));
+            buffers.push(bytes(values));
+        }
+        let mut slot_names: Vec<&String> = self.slots.keys().collect();
+        slot_names.sort();
+        for name in slot_names {
+            let v = &self.slots[name];
+            names.push((format!("optimizer/{name}"), vec![v.len()]));
+            buffers.push(bytes(v));
+        }
+        let views: Vec<(String, TensorView)> = names
+            .into_iter()
+            .zip(&buffers)
+            .map(|((name, shape), data)| Ok((name, TensorView::new(Dtype::F32, shape, data)?)))
+            .collect::<Result<_, safetensors::SafeTensorError>>()?;
+        let metadata = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            (
+                "layout".to_string(),
+                "keras: dense kernels (in, out), conv kernels (kh, kw, in, out)".to_string(),
+            ),
+            ("spec".to_string(), serde_json::to_string(&self.spec)?),
+            ("optimizer".to_string(), serde_json::to_string(&self.optimizer)?),
+            ("batch_size".to_string(), self.batch_size.to_string()),
+            ("seed".to_string(), self.seed.to_string()),
+            ("epochs".to_string(), self.epochs.to_string()),
+            ("epoch".to_string(), self.epoch.to_string()),
+            ("step".to_string(), self.step.to_string()),
+            ("history".to_string(), serde_json::to_string(&self.history)?),
+        ]);
+        let data = safetensors::serialize(views, Some(metadata))?;
+        write_atomic(path, &data)
+    }
+
+    /// Reads a checkpoint; any problem is one line naming the file.
+    pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+        let shown = path.display();
+        let data = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let (_, header) = SafeTensors::read_metadata(&data)
+            .map_err(|e| anyhow::anyhow!("{shown}: not a safetensors file ({e})"))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |key: &str| {
+            meta.get(key).ok_or_else(|| {
+                anyhow::anyhow!("{shown}: not a gpu-fmnist checkpoint (no `{key}` in its metadata)")
+            })
+        };
+        anyhow::ensure!(
+            get("format")? == FORMAT,
+            "{shown}: checkpoint format {} is not {FORMAT}",
+            get("format")?
+        );
+        let parse = |key: &str| -> anyhow::Result<u64> {
+            get(key)?.parse().map_err(|_| anyhow::anyhow!("{shown}: bad `{key}` in the metadata"))
+        };
+        let spec: ModelSpec = serde_json::from_str(get("spec")?)
+            .map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
+        let tensors = SafeTensors::deserialize(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let floats = |name: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
+            let t = tensors.tensor(name).map_err(|_| anyhow::anyhow!("{shown}: no tensor {name}"))?;
+            anyhow::ensure!(t.dtype() == Dtype::F32, "{shown}: {name} is {:?}, not F32", t.dtype());
+            let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Ok((t.shape().to_vec(), v))
+        };
+        let mut weights = Vec::new();
+        for layer in spec.resolve().map_err(|e| anyhow::anyhow!("{shown}: {e}"))? {
+            for w in layer.weights {
+                let (shape, values) = floats(&w.name)?;
+                anyhow::ensure!(
+                    shape == w.keras_shape,
+                    "{shown}: {} has shape {shape:?}, the model needs {:?}",
+                    w.name,
+                    w.keras_shape
+                );
+                weights.push((w.name, shape, values));
+            }
+        }
+        let mut slots = HashMap::new();
+        for name in tensors.names() {
+            if let Some(slot) = name.strip_prefix("optimizer/") {
+                slots.insert(slot.to_string(), floats(name)?.1);
+            }
+        }
+        Ok(Checkpoint {
+            optimizer: serde_json::from_str(get("optimizer")?)
+                .map_err(|e| anyhow::anyhow!("{shown}: bad optimizer: {e}"))?,
+            batch_size: parse("batch_size")? as usize,
+            seed: parse("seed")?,
+            epochs: parse("epochs")? as usize,
+            epoch: parse("epoch")? as usize,
+            step: parse("step")?,
+            history: serde_json::from_str(get("history")?)
+                .map_err(|e| anyhow::anyhow!("{shown}: bad history: {e}"))?,
+            spec,
+            weights,
+            slots,
+        })
+    }
+
+    /// The weights' values alone, in model order.
+    pub fn values(&self) -> Vec<Vec<f32>> {
+        self.weights.iter().map(|(_, _, v)| v.clone()).collect()
+    }
+}
+
+/// Writes `data` to a temporary file beside `path`, flushes it, then renames it over `path`.
+pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| anyhow::anyhow!("{}: not a file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!("{}: cannot write: {e}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The training loop, as Keras's `fit`: every epoch reshuffles the training images, keeps the
+//! last partial batch, reports running means of the training loss (with the L2 penalties) and
+//! accuracy, and evaluates the validation set in inference mode. It drives any [`Engine`]; the
+//! GPU runs whole chunks of steps per submission and the host reads back only the per-step
+//! records, a few times per epoch, for the progress bar.
+
+pub mod checkpoint;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+pub use checkpoint::Checkpoint;
+
+use crate::cpu::dropout::pcg_hash;
+use crate::cpu::CpuEngine;
+use crate::data::{FashionMnist, SplitName, CLASSES};
+use crate::gpu::{Executor, GpuEngine};
+use crate::graph::model::initial_values;
+use crate::graph::ops::RECORD_WIDTH;
+use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
+use crate::rng::Rng;
+
+/// One line of `history.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+}
+
+/// Loss, accuracy and confusion counts of one pass over a split in inference mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    /// (C, C) counts: row = true class, column = prediction.
+    pub confusion: Vec<u64>,
+    pub images: usize,
+}
+
+/// How training reports itself; the command line draws a progress bar from it.
+pub trait Progress {
+    fn epoch_start(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    /// After `done` steps of the epoch: running loss and accuracy, throughput.
+    fn steps(&mut self, _done: usize, _loss: f64, _accuracy: f64, _images_per_second: f64) {}
+    fn epoch_end(&mut self, _row: &EpochRow) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// What to train and how.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub spec: ModelSpec,
+    pub optimizer: Optimizer,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the initial weights, the shuffles and the dropout masks.
+    pub seed: u64,
+}
+
+/// An engine for `program` on the chosen executor.
+pub fn engine<'a>(executor: &'a Executor, program: &Program) -> anyhow::Result<Box<dyn Engine + 'a>> {
+    Ok(match executor {
+        Executor::Cpu => Box::new(CpuEngine::new(program)),
+        Executor::Gpu(ctx) => Box::new(GpuEngine::new(ctx, program)?),
+    })
+}
+
+/// The mean loss and the accuracy over the first `steps` rows of a records tensor.
+pub fn summarize(records: &[f32], steps: usize) -> (f64, f64) {
+    let (mut loss, mut correct, mut seen) = (0.0, 0.0, 0.0);
+    for row in records.chunks_exact(RECORD_WIDTH).take(steps) {
+        let n = row[2] as f64;
+        loss += row[0] as f64 * n;
+        correct += row[1] as f64;
+        seen += n;
+    }
+    (loss / seen.max(1.0), correct / seen.max(1.0))
+}
+
+/// A model being trained on one executor, with the data set resident on it.
+pub struct Trainer<'a> {
+    pub config: TrainConfig,
+    pub graph: Graph,
+    engine: Box<dyn Engine + 'a>,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+    pub history: Vec<EpochRow>,
+    /// Host reads of the records per epoch, for the progress bar (at least one: the epoch's end).
+    pub refreshes: usize,
+    /// Engine counters over the last training epoch (validation included).
+    pub last_epoch: Counters,
+}
+
+impl<'a> Trainer<'a> {
+    /// Builds the schedule, uploads the data set once, and sets the weights: from `resume`, or
+    /// Glorot-initialized from the seed.
+    pub fn new(
+        executor: &'a Executor,
+        data: &FashionMnist,
+        config: TrainConfig,
+        resume: Option<&Checkpoint>,
+    ) -> anyhow::Result<Self> {
+        let splits = [
+            (SplitName::Train, data.train.len()),
+            (SplitName::Val, data.val.len()),
+            (SplitName::Test, data.test.len()),
+        ];
+        let dropout_seed = (config.seed ^ (config.seed >> 32)) as u32;
+        let graph =
+            Graph::build(&config.spec, config.batch_size, &splits, Some(config.optimizer), dropout_seed)?;
+        let mut engine = engine(executor, &graph.program)?;
+        for (name, _) in splits {
+            let split = data.split(name);
+            graph.upload_split(engine.as_mut(), name, &split.images, &split.labels)?;
+        }
+        let mut trainer = Trainer {
+            config,
+            graph,
+            engine,
+            epoch: 0,
+            step: 0,
+            history: Vec::new(),
+            refreshes: 10,
+            last_epoch: Counters::default(),
+        };
+        match resume {
+            Some(c) => {
+                trainer.graph.write_weights(trainer.engine.as_mut(), &c.values())?;
+                trainer.graph.write_slots(trainer.engine.as_mut(), &c.slots)?;
+                trainer.epoch = c.epoch;
+                trainer.step = c.step;
+                trainer.history = c.history.clone();
+            }
+            None => {
+                let mut rng = Rng::new(trainer.config.seed);
+                let init: Vec<Vec<f32>> =
+                    trainer.graph.params.iter().map(|p| initial_values(&p.spec, &mut rng)).collect();
+                trainer.graph.write_weights(trainer.engine.as_mut(), &init)?;
+            }
+        }
+        Ok(trainer)
+    }
+
+    pub fn engine(&mut self) -> &mut dyn Engine {
+        self.engine.as_mut()
+    }
+
+    /// Kernel launches in one full training step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.engine.dispatches_per_run(self.graph.train_pass.unwrap().full)
+    }
+
+    /// The order of the training images in epoch `epoch` (0-based): a shuffle seeded by
+    /// (seed, epoch), so that a resumed run sees the same batches as an uninterrupted one.
+    pub fn epoch_order(&self, epoch: usize, len: usize) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..len as u32).collect();
+        let salt = pcg_hash(epoch as u32 + 1) as u64;
+        Rng::new(self.config.seed ^ (salt << 32 | salt)).shuffle(&mut order);
+        order
+    }
+
+    /// Runs `steps` training steps of the current epoch from its start, without validation:
+    /// the agreement and determinism tests use it.
+    pub fn run_steps(&mut self, steps: usize) -> anyhow::Result<Vec<f32>> {
+        let pass = self.graph.train_pass.unwrap();
+        let split = self.graph.splits[&SplitName::Train];
+        let order = self.epoch_order(self.epoch, split.len);
+        self.engine.write_u32(split.index, &order)?;
+        self.engine.write_u32(self.graph.state, &[self.step as u32, 0, 0])?;
+        self.engine.run(pass.full, steps.min(pass.full_steps))?;
+        self.step += steps as u64;
+        let records = self.engine.read_f32(self.graph.records)?;
+        Ok(records.chunks_exact(RECORD_WIDTH).take(steps).map(|r| r[0]).collect())
+    }
+
+    /// One epoch over the shuffled training set, then validation.
+    pub fn train_epoch(&mut self, progress: &mut dyn Progress) -> anyhow::Result<EpochRow> {
+        let start = Instant::now();
+        let before = self.engine.counters();
+        let pass = self.graph.train_pass.unwrap();
+        let split = self.graph.splits[&SplitName::Train];
+        let order = self.epoch_order(self.epoch, split.len);
+        self.engine.write_u32(split.index, &order)?;
+        self.engine.write_u32(self.graph.state, &[self.step as u32, 0, 0])?;
+        progress.epoch_start(self.epoch + 1, self.config.epochs, pass.steps);
+        let chunk = pass.full_steps.div_ceil(self.refreshes.max(1)).max(1);
+        let mut done = 0;
+        while done < pass.full_steps {
+            let n = chunk.min(pass.full_steps - done);
+            self.engine.run(pass.full, n)?;
+            done += n;
+            if done < pass.steps {
+                let (loss, accuracy) = summarize(&self.engine.read_f32(self.graph.records)?, done);
+                let rate = (done * self.config.batch_size) as f64 / start.elapsed().as_secs_f64();
+                progress.steps(done, loss, accuracy, rate);
+            }
+        }
+        if let Some((last, _)) = pass.last {
+            self.engine.run(last, 1)?;
+        }
+        let (train_loss, train_accuracy) = summarize(&self.engine.read_f32(self.graph.records)?, pass.steps);
+        anyhow::ensure!(
+            train_loss.is_finite(),
+            "the training loss is {train_loss} in epoch {}: lower the learning rate",
+            self.epoch + 1
+        );
+        self.step += pass.steps as u64;
+        let val = self.evaluate(SplitName::Val)?;
+        self.epoch += 1;
+        let row = EpochRow {
+            epoch: self.epoch,
+            train_loss,
+            train_accuracy,
+            val_loss: val.loss,
+            val_accuracy: val.accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        let after = self.engine.counters();
+        self.last_epoch = Counters {
+            dispatches: after.dispatches - before.dispatches,
+            submits: after.submits - before.submits,
+            host_reads: after.host_reads - before.host_reads,
+        };
+        self.history.push(row.clone());
+        progress.epoch_end(&row);
+        Ok(row)
+    }
+
+    /// One pass over a split in inference mode.
+    pub fn evaluate(&mut self, split: SplitName) -> anyhow::Result<Evaluation> {
+        evaluate(self.engine.as_mut(), &self.graph, split, self.step)
+    }
+
+    /// The model as it stands, ready to save.
+    pub fn checkpoint(&mut self) -> anyhow::Result<Checkpoint> {
+        let values = self.graph.read_weights(self.engine.as_mut())?;
+        let weights = self
+            .graph
+            .params
+            .iter()
+            .zip(values)
+            .map(|(p, v)| (p.spec.name.clone(), p.spec.keras_shape.clone(), v))
+            .collect();
+        Ok(Checkpoint {
+            spec: self.config.spec.clone(),
+            optimizer: self.config.optimizer,
+            batch_size: self.config.batch_size,
+            seed: self.config.seed,
+            epochs: self.config.epochs,
+            epoch: self.epoch,
+            step: self.step,
+            weights,
+            slots: self.graph.read_slots(self.engine.as_mut())?.into_iter().collect(),
+            history: self.history.clone(),
+        })
+    }
+}
+
+/// Runs the evaluation pass of `split` on `engine` and reads back its loss, accuracy and
+/// confusion counts.
+pub fn evaluate(
+    engine: &mut dyn Engine,
+    graph: &Graph,
+    split: SplitName,
+    step: u64,
+) -> anyhow::Result<Evaluation> {
+    let pass = graph.eval_passes[&split];
+    engine.write_u32(graph.state, &[step as u32, 0, 0])?;
+    engine.write_u32(graph.confusion, &[0; CLASSES * CLASSES])?;
+    engine.run(pass.full, pass.full_steps)?;
+    if let Some((last, _)) = pass.last {
+        engine.run(last, 1)?;
+    }
+    let (loss, accuracy) = summarize(&engine.read_f32(graph.records)?, pass.steps);
+    let confusion = engine.read_u32(graph.confusion)?.iter().map(|&c| c as u64).collect();
+    Ok(Evaluation { loss, accuracy, confusion, images: graph.splits[&split].len })
+}
