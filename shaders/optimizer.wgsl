@@ -5,12 +5,13 @@
 //   l2_grad:    g += 2c · w
 //   sgd:        momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
-//   adam:       t = step + 1;  m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
+//   adam:       m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
 //               w −= m · lr·sqrt(1 − β2^t)/(1 − β1^t) / (sqrt(v) + ε)   (ε after the square root)
+// The step's rate — SGD's lr, Adam's lr·sqrt(1 − β2^t)/(1 − β1^t) — is rates[state.record], a table
+// the host computes in f64 each epoch (`Optimizer::step_rates`): no pow() here, no cancellation.
 
 struct Update {
     len: u32,
-    lr: f32,
     a: f32,        // sgd: momentum; adam: β1; l2: c (penalty) or 2c (gradient)
     b: f32,        // adam: β2
     eps: f32,      // adam: ε
@@ -25,6 +26,7 @@ struct Update {
 @group(0) @binding(5) var<storage, read> state: State;
 @group(0) @binding(6) var<storage, read_write> penalties: array<f32>;
 @group(0) @binding(7) var<storage, read> w_in: array<f32>;
+@group(0) @binding(8) var<storage, read> rates: array<f32>;
 
 var<workgroup> tree: array<f32, WG>;
 
@@ -68,14 +70,15 @@ fn sgd(
     if i >= p.len {
         return;
     }
+    let lr = rates[state.record];
     if p.a == 0.0 {
-        w[i] -= g[i] * p.lr;
+        w[i] -= g[i] * lr;
         return;
     }
-    let vel = m[i] * p.a - g[i] * p.lr;
+    let vel = m[i] * p.a - g[i] * lr;
     m[i] = vel;
     if p.flag != 0u {
-        w[i] += vel * p.a - g[i] * p.lr;
+        w[i] += vel * p.a - g[i] * lr;
     } else {
         w[i] += vel;
     }
@@ -91,8 +94,7 @@ fn adam(
     if i >= p.len {
         return;
     }
-    let t = f32(state.step + 1u);
-    let alpha = p.lr * sqrt(1.0 - pow(p.b, t)) / (1.0 - pow(p.a, t));
+    let alpha = rates[state.record];
     let grad = g[i];
     let m1 = m[i] + (grad - m[i]) * (1.0 - p.a);
     let v1 = v[i] + (grad * grad - v[i]) * (1.0 - p.b);

@@ -102,7 +102,12 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let w = p.f32("w", len);
     let (m, v) = (p.f32("m", len), p.f32("v", len));
     let state = p.u32("state", 3);
-    let mut inputs = vec![(w, Data::F32(param)), (state, Data::U32(vec![0, 0, 0]))];
+    let rates = p.f32("rates", steps);
+    let mut inputs = vec![
+        (w, Data::F32(param)),
+        (state, Data::U32(vec![0, 0, 0])),
+        (rates, Data::F32(opt.step_rates(0, steps))),
+    ];
     let mut ops = Vec::new();
     for g_values in &grads[..steps] {
         let g = p.f32("g", len);
@@ -112,7 +117,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
             Optimizer::Sgd { .. } => (Some(m), None),
             Optimizer::Adam { .. } => (Some(m), Some(v)),
         };
-        ops.push(Op::Update { w, g, m: slots.0, v: slots.1, state, len, opt });
+        ops.push(Op::Update { w, g, m: slots.0, v: slots.1, state, rates, len, opt });
         ops.push(Op::Advance { state, batch: 0, train: true });
     }
     p.add_list(ops);

@@ -720,8 +720,11 @@ pub fn l2_with(w: Vec<f32>, g: Vec<f32>, c: f32) -> Case {
 
 fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let mut b = Builder::new();
-    let step = rng.below(3000) as u32;
-    let state = b.state(step, 0, 0);
+    // Step `step` of an epoch whose first step was `first`: the rate is read from row `row`.
+    let (first, row) = (rng.below(3000) as u64, rng.below(8));
+    let step = first + row as u64;
+    let state = b.state(step as u32, 0, row as u32);
+    let rates = b.input("rates", opt.step_rates(first, 8));
     let g = b.input("g", rng.vec(len, -1.0, 1.0));
     let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 4 });
     let (name, m, v) = match opt {
@@ -736,7 +739,7 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
             ("adam", Some(m), Some(v))
         }
     };
-    let op = Op::Update { w, g, m, v, state, len, opt };
+    let op = Op::Update { w, g, m, v, state, rates, len, opt };
     b.case("optimizer", "update", format!("{name} {len} step {step}"), vec![op], None)
 }
 

@@ -273,18 +273,18 @@ impl CpuEngine {
                 optimizer::l2_grad(&self.f(w)[..len], &mut out[..len], c);
                 self.put_f(g, out);
             }
-            Op::Update { w, g, m, v, state, len, ref opt } => {
+            Op::Update { w, g, m, v, state, rates, len, ref opt } => {
                 let mut wv = self.take_f(w);
                 let mut mv = m.map(|t| self.take_f(t));
                 let mut vv = v.map(|t| self.take_f(t));
-                let step = self.u(state)[0];
+                let rate = self.f(rates)[self.u(state)[2] as usize];
                 optimizer::update(
                     opt,
                     &mut wv[..len],
                     &self.f(g)[..len],
                     mv.as_deref_mut(),
                     vv.as_deref_mut(),
-                    step,
+                    rate,
                 );
                 self.put_f(w, wv);
                 if let (Some(t), Some(x)) = (m, mv) {

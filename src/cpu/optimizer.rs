@@ -16,33 +16,32 @@ pub fn l2_grad<F: Real>(w: &[F], g: &mut [F], c: f32) {
     }
 }
 
-/// One update of w from g. `step` is the number of updates before this one (Adam's t − 1);
-/// `m` is SGD's velocity or Adam's first moment, `v` Adam's second moment.
+/// One update of w from g at the step's `rate` (see `Optimizer::step_rates`: SGD's learning rate,
+/// Adam's bias-corrected one); `m` is SGD's velocity or Adam's first moment, `v` Adam's second.
 pub fn update(
     opt: &Optimizer,
     w: &mut [f32],
     g: &[f32],
     m: Option<&mut [f32]>,
     v: Option<&mut [f32]>,
-    step: u32,
+    rate: f32,
 ) {
     match *opt {
-        Optimizer::Sgd { lr, momentum: 0.0, .. } => {
+        Optimizer::Sgd { momentum: 0.0, .. } => {
             for (w, &g) in w.iter_mut().zip(g) {
-                *w -= g * lr;
+                *w -= g * rate;
             }
         }
-        Optimizer::Sgd { lr, momentum, nesterov } => {
+        Optimizer::Sgd { momentum, nesterov, .. } => {
             let m = m.expect("SGD with momentum needs its velocity");
             for ((w, &g), vel) in w.iter_mut().zip(g).zip(m) {
-                *vel = *vel * momentum - g * lr;
-                *w += if nesterov { *vel * momentum - g * lr } else { *vel };
+                *vel = *vel * momentum - g * rate;
+                *w += if nesterov { *vel * momentum - g * rate } else { *vel };
             }
         }
-        Optimizer::Adam { lr, beta1, beta2, eps } => {
+        Optimizer::Adam { beta1, beta2, eps, .. } => {
             let (m, v) = (m.expect("Adam needs m"), v.expect("Adam needs v"));
-            let t = (step + 1) as f32;
-            let alpha = lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+            let alpha = rate;
             for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m).zip(v) {
                 *m += (g - *m) * (1.0 - beta1);
                 *v += (g * g - *v) * (1.0 - beta2);

@@ -204,6 +204,23 @@ impl Optimizer {
             Optimizer::Sgd { lr, .. } | Optimizer::Adam { lr, .. } => lr,
         }
     }
+
+    /// The rate each of `n` steps applies, the first being step `first + 1`: SGD's learning
+    /// rate, or Adam's lr·√(1 − β2^t)/(1 − β1^t). Computed once on the host in f64 and read by
+    /// both executors from a table, because 1 − β^t in f32 loses most of its digits for small t
+    /// (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
+    pub fn step_rates(&self, first: u64, n: usize) -> Vec<f32> {
+        (1..=n as u64)
+            .map(|i| match *self {
+                Optimizer::Sgd { lr, .. } => lr,
+                Optimizer::Adam { lr, beta1, beta2, .. } => {
+                    let t = (first + i) as f64;
+                    let correction = |b: f32| -(t * (b as f64).ln()).exp_m1();
+                    (lr as f64 * correction(beta2).sqrt() / correction(beta1)) as f32
+                }
+            })
+            .collect()
+    }
 }
 
 /// One step of a schedule. Field comments give shapes; B is the batch.
@@ -357,12 +374,14 @@ pub enum Op {
         c: f32,
     },
     /// Updates w from g; `m` and `v` are the optimizer's slots (SGD with momentum uses `m`).
+    /// The step's rate is `rates[state.record]`: see [`Optimizer::step_rates`].
     Update {
         w: T,
         g: T,
         m: Option<T>,
         v: Option<T>,
         state: T,
+        rates: T,
         len: usize,
         opt: Optimizer,
     },

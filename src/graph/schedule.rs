@@ -85,6 +85,8 @@ pub struct Graph {
     pub confusion: T,
     /// Softmax probabilities of the last evaluated batch (B, C).
     pub probs: T,
+    /// The optimizer's rate for each step of an epoch, by record row (`Optimizer::step_rates`).
+    pub rates: T,
     pub train_pass: Option<Pass>,
     pub eval_passes: BTreeMap<SplitName, Pass>,
     x: T,
@@ -137,6 +139,7 @@ impl Graph {
         let probs = p.f32("probabilities", batch * CLASSES);
         let l2_slots = layers.iter().flat_map(|l| &l.weights).filter(|w| w.l2 > 0.0).count();
         let penalties = p.f32("l2 penalties", l2_slots.max(1));
+        let rates = p.f32("step rates", max_steps);
 
         let mut params = Vec::new();
         let mut layer_tensors = Vec::new();
@@ -202,6 +205,7 @@ impl Graph {
             records,
             confusion,
             probs,
+            rates,
             train_pass: None,
             eval_passes: BTreeMap::new(),
             x,
@@ -427,6 +431,7 @@ impl Graph {
                 m: p.slots.first().copied(),
                 v: p.slots.get(1).copied(),
                 state: self.state,
+                rates: self.rates,
                 len: p.spec.len(),
                 opt,
             });

@@ -155,6 +155,11 @@ impl<'a> Trainer<'a> {
         self.engine.as_mut()
     }
 
+    /// The gradients of the last step, by weight name, in Keras's layout.
+    pub fn grads(&mut self) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+        self.graph.read_grads(self.engine.as_mut())
+    }
+
     /// Kernel launches in one full training step.
     pub fn dispatches_per_step(&self) -> usize {
         self.engine.dispatches_per_run(self.graph.train_pass.unwrap().full)
@@ -172,26 +177,30 @@ impl<'a> Trainer<'a> {
     /// Runs `steps` training steps of the current epoch from its start, without validation:
     /// the agreement and determinism tests use it.
     pub fn run_steps(&mut self, steps: usize) -> anyhow::Result<Vec<f32>> {
-        let pass = self.graph.train_pass.unwrap();
-        let split = self.graph.splits[&SplitName::Train];
-        let order = self.epoch_order(self.epoch, split.len);
-        self.engine.write_u32(split.index, &order)?;
-        self.engine.write_u32(self.graph.state, &[self.step as u32, 0, 0])?;
+        let pass = self.start_epoch()?;
         self.engine.run(pass.full, steps.min(pass.full_steps))?;
         self.step += steps as u64;
         let records = self.engine.read_f32(self.graph.records)?;
         Ok(records.chunks_exact(RECORD_WIDTH).take(steps).map(|r| r[0]).collect())
     }
 
-    /// One epoch over the shuffled training set, then validation.
-    pub fn train_epoch(&mut self, progress: &mut dyn Progress) -> anyhow::Result<EpochRow> {
-        let start = Instant::now();
-        let before = self.engine.counters();
+    /// What the GPU needs before an epoch's steps: the shuffled order, the state at the epoch's
+    /// first step, and the optimizer's rate for each step.
+    fn start_epoch(&mut self) -> anyhow::Result<crate::graph::schedule::Pass> {
         let pass = self.graph.train_pass.unwrap();
         let split = self.graph.splits[&SplitName::Train];
         let order = self.epoch_order(self.epoch, split.len);
         self.engine.write_u32(split.index, &order)?;
         self.engine.write_u32(self.graph.state, &[self.step as u32, 0, 0])?;
+        self.engine.write_f32(self.graph.rates, &self.config.optimizer.step_rates(self.step, pass.steps))?;
+        Ok(pass)
+    }
+
+    /// One epoch over the shuffled training set, then validation.
+    pub fn train_epoch(&mut self, progress: &mut dyn Progress) -> anyhow::Result<EpochRow> {
+        let start = Instant::now();
+        let before = self.engine.counters();
+        let pass = self.start_epoch()?;
         progress.epoch_start(self.epoch + 1, self.config.epochs, pass.steps);
         let chunk = pass.full_steps.div_ceil(self.refreshes.max(1)).max(1);
         let mut done = 0;

@@ -1,0 +1,187 @@
+//! Training end to end on the repository's sample: learning, CPU/GPU agreement, determinism,
+//! a step that never waits for the host, and resuming.
+
+use std::path::Path;
+
+use gpu_fmnist::data::{FashionMnist, SplitName};
+use gpu_fmnist::gpu::kernels::SHADERS;
+use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext};
+use gpu_fmnist::graph::model::{cnn, mlp, Activation, Layer, Size2, TrainDefaults};
+use gpu_fmnist::graph::{ModelSpec, Optimizer, Padding};
+use gpu_fmnist::train::{Checkpoint, Silent, TrainConfig, Trainer};
+
+fn sample() -> FashionMnist {
+    FashionMnist::load(Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample")))).unwrap()
+}
+
+fn vulkan() -> Executor {
+    Executor::Gpu(Box::new(GpuContext::open(DeviceKind::Vulkan).unwrap()))
+}
+
+fn config(spec: ModelSpec, epochs: usize, seed: u64) -> TrainConfig {
+    TrainConfig { optimizer: spec.training.optimizer, batch_size: 32, spec, epochs, seed }
+}
+
+/// A small convolutional model that uses every kind of layer.
+fn every_layer() -> ModelSpec {
+    ModelSpec {
+        name: "every-layer".into(),
+        layers: vec![
+            Layer::BatchNorm { momentum: 0.9, epsilon: 1e-3 },
+            Layer::Conv2d {
+                filters: 8,
+                kernel: Size2::Square(3),
+                strides: Size2::Square(1),
+                padding: Padding::Same,
+                activation: Activation::Relu,
+                l2: 1e-4,
+            },
+            Layer::MaxPool2d { pool: Size2::Square(2), strides: None, padding: Padding::Valid },
+            Layer::Conv2d {
+                filters: 8,
+                kernel: Size2::Rect([3, 2]),
+                strides: Size2::Square(2),
+                padding: Padding::Valid,
+                activation: Activation::Linear,
+                l2: 0.0,
+            },
+            Layer::Activation { activation: Activation::Tanh },
+            Layer::AvgPool2d {
+                pool: Size2::Square(2),
+                strides: Some(Size2::Square(1)),
+                padding: Padding::Same,
+            },
+            Layer::Dropout { rate: 0.2 },
+            Layer::Flatten,
+            Layer::Dense { units: 32, activation: Activation::Sigmoid, l2: 0.0 },
+            Layer::Dense { units: 10, activation: Activation::Softmax, l2: 1e-4 },
+        ],
+        training: TrainDefaults {
+            optimizer: Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: true },
+            epochs: 4,
+            batch_size: 32,
+        },
+    }
+}
+
+#[test]
+fn the_mlp_learns_on_lavapipe() {
+    let (data, gpu) = (sample(), vulkan());
+    let mut t = Trainer::new(&gpu, &data, config(mlp(), 5, 7), None).unwrap();
+    for _ in 0..5 {
+        t.train_epoch(&mut Silent).unwrap();
+    }
+    let h = &t.history;
+    println!("{h:#?}");
+    assert!(t.step >= 280, "a few hundred steps: {}", t.step);
+    assert!(h[4].train_loss < 0.75 * h[0].train_loss, "the loss falls: {h:?}");
+    assert!(h[4].val_accuracy > 0.7, "well above chance (0.1): {h:?}");
+    let test = t.evaluate(SplitName::Test).unwrap();
+    assert!(test.accuracy > 0.7, "{test:?}");
+    assert_eq!(test.confusion.iter().sum::<u64>(), 1000);
+}
+
+#[test]
+fn a_model_with_every_layer_learns_on_lavapipe() {
+    let (data, gpu) = (sample(), vulkan());
+    let spec = every_layer();
+    let mut t = Trainer::new(&gpu, &data, config(spec.clone(), 4, 3), None).unwrap();
+    t.config.optimizer = spec.training.optimizer;
+    for _ in 0..4 {
+        t.train_epoch(&mut Silent).unwrap();
+    }
+    let h = &t.history;
+    assert!(h[3].train_loss < h[0].train_loss && h[3].val_accuracy > 0.5, "{h:?}");
+}
+
+/// The first 20 step losses on the GPU and on the CPU reference, from one seed.
+fn first_losses(spec: ModelSpec, executor: &Executor) -> Vec<f32> {
+    let mut t = Trainer::new(executor, &sample(), config(spec, 1, 5), None).unwrap();
+    t.run_steps(20).unwrap()
+}
+
+#[test]
+fn gpu_and_cpu_agree_step_by_step() {
+    let gpu = vulkan();
+    for spec in [mlp(), cnn(), every_layer()] {
+        let (on_gpu, on_cpu) = (first_losses(spec.clone(), &gpu), first_losses(spec.clone(), &Executor::Cpu));
+        assert_eq!(on_gpu.len(), 20);
+        for (i, (g, c)) in on_gpu.iter().zip(&on_cpu).enumerate() {
+            assert!(
+                (g - c).abs() <= 1e-4 * c.abs(),
+                "{} step {i}: gpu {g}, cpu {c}\n{on_gpu:?}\n{on_cpu:?}",
+                spec.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_same_run_twice_gives_the_same_history_and_weights() {
+    let (data, gpu) = (sample(), vulkan());
+    let run = || {
+        let mut t = Trainer::new(&gpu, &data, config(cnn(), 1, 11), None).unwrap();
+        t.train_epoch(&mut Silent).unwrap();
+        let row = t.history[0].clone();
+        let weights = t.checkpoint().unwrap().values();
+        ((row.train_loss, row.train_accuracy, row.val_loss, row.val_accuracy), weights)
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.0, second.0);
+    assert!(first.1 == second.1, "weights differ between two identical runs");
+}
+
+#[test]
+fn a_gpu_training_step_runs_every_op_on_the_gpu_and_never_reads_back() {
+    let data = sample();
+    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let gpu = Executor::Gpu(Box::new(ctx));
+    for spec in [mlp(), cnn()] {
+        let mut t = Trainer::new(&gpu, &data, config(spec, 1, 1), None).unwrap();
+        let list = t.graph.train_pass.unwrap().full;
+        let ops = t.graph.program.lists[list].len();
+        let per_step = t.dispatches_per_step();
+        assert!(per_step >= ops, "every op has at least one kernel: {per_step} dispatches for {ops} ops");
+        let before = t.engine().counters();
+        t.engine().run(list, 25).unwrap();
+        let after = t.engine().counters();
+        assert_eq!(after.host_reads, before.host_reads, "a step read from the GPU");
+        assert_eq!(after.submits, before.submits + 1, "25 steps, one submission");
+        assert_eq!(after.dispatches - before.dispatches, 25 * per_step as u64);
+    }
+}
+
+#[test]
+fn no_kernel_sums_with_atomics() {
+    // Float atomics would make sums depend on timing; the only reductions are fixed trees and loops.
+    for s in SHADERS {
+        for word in ["atomic<", "atomicAdd", "atomicStore", "atomicCompareExchange"] {
+            assert!(!s.source.contains(word), "{}.wgsl uses {word}", s.name);
+        }
+    }
+}
+
+#[test]
+fn resuming_continues_exactly_where_the_run_stopped() {
+    let data = sample();
+    let cpu = Executor::Cpu;
+    let mut straight = Trainer::new(&cpu, &data, config(cnn(), 2, 9), None).unwrap();
+    straight.train_epoch(&mut Silent).unwrap();
+    straight.train_epoch(&mut Silent).unwrap();
+
+    let mut first = Trainer::new(&cpu, &data, config(cnn(), 2, 9), None).unwrap();
+    first.train_epoch(&mut Silent).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    first.checkpoint().unwrap().save(&path).unwrap();
+    let ckpt = Checkpoint::load(&path).unwrap();
+    assert_eq!((ckpt.epoch, ckpt.step), (1, 57));
+    let mut resumed = Trainer::new(&cpu, &data, config(cnn(), 2, 9), Some(&ckpt)).unwrap();
+    resumed.train_epoch(&mut Silent).unwrap();
+
+    let key = |t: &Trainer| {
+        t.history.iter().map(|r| (r.train_loss, r.val_loss, r.val_accuracy)).collect::<Vec<_>>()
+    };
+    assert_eq!(key(&straight), key(&resumed));
+    assert!(straight.checkpoint().unwrap().values() == resumed.checkpoint().unwrap().values());
+}
