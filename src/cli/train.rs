@@ -114,10 +114,10 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             chrono::Local::now().format("%Y%m%d-%H%M%S")
         )),
     };
-    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
-
+    // Everything that can fail on bad input fails before the run directory exists.
     let data = FashionMnist::load(data_dir)?;
     let (executor, device_line) = Executor::open(device.device, device.adapter.as_deref())?;
+    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     println!("{device_line}");
     println!(
         "data: {} train, {} validation, {} test images from {}",

@@ -1,0 +1,269 @@
+//! The command line as a user meets it: every command documented, a training run's files, eval,
+//! predict, resume, and one-line errors (exit code 1, no panic) for bad input.
+
+use std::path::Path;
+use std::process::Command;
+
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
+
+/// Runs the binary; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist")).args(args).output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Asserts a failure reported as exactly one `error:` line that contains `expect`.
+fn assert_one_line_error(args: &[&str], expect: &str) {
+    let (code, _, stderr) = run(args);
+    assert_eq!(code, 1, "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line: {stderr:?}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(expect),
+        "{args:?}: {stderr:?} lacks {expect:?}"
+    );
+}
+
+#[test]
+fn help_documents_every_command() {
+    let (code, stdout, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for command in ["train", "eval", "predict", "summary", "check", "bench", "data", "devices"] {
+        assert!(stdout.contains(command), "--help lacks {command}:\n{stdout}");
+        let (code, text, _) = run(&[command, "--help"]);
+        assert_eq!(code, 0, "{command} --help");
+        assert!(text.contains("Usage:"), "{command} --help:\n{text}");
+    }
+    let (_, text, _) = run(&["train", "--help"]);
+    for flag in [
+        "--model",
+        "--device",
+        "--epochs",
+        "--batch-size",
+        "--optimizer",
+        "--lr",
+        "--seed",
+        "--out",
+        "--resume",
+    ] {
+        assert!(text.contains(flag), "train --help lacks {flag}");
+    }
+}
+
+#[test]
+fn summary_prints_keras_counts() {
+    let (code, stdout, _) = run(&["summary", "--model", "cnn"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("conv2d_1 (Conv2D)")
+            && stdout.contains("65,600")
+            && stdout.contains("Total params: 154,918"),
+        "{stdout}"
+    );
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let img = image::open(path).unwrap();
+    (img.width(), img.height())
+}
+
+#[test]
+fn a_training_run_leaves_its_files_and_they_serve_eval_predict_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let (code, stdout, stderr) = run(&[
+        "train",
+        "--model",
+        "mlp",
+        "--device",
+        "cpu",
+        "--data-dir",
+        SAMPLE,
+        "--epochs",
+        "1",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Epoch 1/1") && stdout.contains("test: loss"), "{stdout}");
+    for file in ["model.safetensors", "history.csv", "metrics.json", "curves.png", "summary.md"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    for split in ["train", "test"] {
+        let csv = std::fs::read_to_string(out.join(format!("confusion_{split}.csv"))).unwrap();
+        assert_eq!(csv.lines().count(), 11);
+        assert!(png_size(&out.join(format!("confusion_{split}.png"))).0 >= 800);
+    }
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(
+        history.lines().next().unwrap(),
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds"
+    );
+    assert_eq!(history.lines().count(), 2);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for key in
+        ["val_accuracy", "test_accuracy", "test_loss", "epochs", "train_seconds", "device", "adapter", "seed"]
+    {
+        assert!(metrics.get(key).is_some(), "metrics.json lacks {key}");
+    }
+    assert!(std::fs::read_to_string(out.join("summary.md"))
+        .unwrap()
+        .contains("![loss and accuracy per epoch](curves.png)"));
+    assert_eq!(png_size(&out.join("curves.png")), (960, 600));
+
+    let ckpt = out.join("model.safetensors");
+    let ckpt_s = ckpt.to_str().unwrap();
+    let (code, stdout, _) =
+        run(&["eval", "--checkpoint", ckpt_s, "--device", "cpu", "--data-dir", SAMPLE, "--split", "val"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Val split (200 images)") && stdout.contains("accuracy"), "{stdout}");
+
+    // Test image 0 is an ankle boot; a trained model should say so.
+    let ds = gpu_fmnist::data::FashionMnist::load(Some(Path::new(SAMPLE))).unwrap();
+    let png = dir.path().join("boot.png");
+    image::GrayImage::from_raw(28, 28, ds.test.image(0).to_vec()).unwrap().save(&png).unwrap();
+    let rgb = dir.path().join("boot-rgb.png");
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_raw(28, 28, ds.test.image(0).to_vec()).unwrap())
+        .to_rgb8()
+        .save(&rgb)
+        .unwrap();
+    let (code, stdout, stderr) = run(&[
+        "predict",
+        "--checkpoint",
+        ckpt_s,
+        "--device",
+        "cpu",
+        png.to_str().unwrap(),
+        rgb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.matches("Ankle boot").count(), 2, "{stdout}");
+
+    // Resume for a second epoch: the history grows, the checkpoint records two epochs.
+    let (code, stdout, stderr) =
+        run(&["train", "--resume", ckpt_s, "--epochs", "2", "--device", "cpu", "--data-dir", SAMPLE]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("resuming after epoch 1") && stdout.contains("Epoch 2/2"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(out.join("history.csv")).unwrap().lines().count(), 3);
+    assert_one_line_error(&["train", "--resume", ckpt_s, "--device", "cpu", "--data-dir", SAMPLE], "epochs");
+    assert_one_line_error(
+        &[
+            "train",
+            "--resume",
+            ckpt_s,
+            "--epochs",
+            "3",
+            "--lr",
+            "0.5",
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+        ],
+        "--resume",
+    );
+
+    // Bad images: wrong size, not an image, missing.
+    let small = dir.path().join("small.png");
+    image::GrayImage::new(32, 30).save(&small).unwrap();
+    assert_one_line_error(
+        &["predict", "--checkpoint", ckpt_s, "--device", "cpu", small.to_str().unwrap()],
+        "32×30, not 28×28",
+    );
+    let text = dir.path().join("notes.png");
+    std::fs::write(&text, "hello").unwrap();
+    assert_one_line_error(
+        &["predict", "--checkpoint", ckpt_s, "--device", "cpu", text.to_str().unwrap()],
+        "notes.png",
+    );
+    assert_one_line_error(
+        &["predict", "--checkpoint", ckpt_s, "--device", "cpu", "/nonexistent.png"],
+        "nonexistent.png",
+    );
+}
+
+#[test]
+fn the_gpu_run_reports_its_dispatch_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let (code, stdout, stderr) = run(&[
+        "train",
+        "--model",
+        "mlp",
+        "--device",
+        "vulkan",
+        "--data-dir",
+        SAMPLE,
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["adapter"].as_str().unwrap().contains("llvmpipe"));
+    assert!(metrics["dispatches_per_step"].as_u64().unwrap() > 20);
+    let reads = metrics["host_reads_per_epoch"].as_u64().unwrap();
+    let submits = metrics["submits_per_epoch"].as_u64().unwrap();
+    assert!(reads <= 15 && submits <= 30, "1719-step epochs must not read or submit per step: {metrics}");
+}
+
+#[test]
+fn bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("model.safetensors");
+    std::fs::write(&garbage, b"not a checkpoint at all").unwrap();
+    assert_one_line_error(
+        &["eval", "--checkpoint", garbage.to_str().unwrap(), "--device", "cpu", "--data-dir", SAMPLE],
+        "model.safetensors",
+    );
+    assert_one_line_error(
+        &["eval", "--checkpoint", "/no/such/file", "--device", "cpu", "--data-dir", SAMPLE],
+        "/no/such/file",
+    );
+
+    let model = dir.path().join("bad.toml");
+    std::fs::write(
+        &model,
+        "name = \"bad\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"max_pool2d\"\npool = 2\n",
+    )
+    .unwrap();
+    assert_one_line_error(&["summary", "--model", model.to_str().unwrap()], "layer 2 (MaxPooling2D");
+    std::fs::write(
+        &model,
+        "name = \"bad\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivaton = \"relu\"\n",
+    )
+    .unwrap();
+    assert_one_line_error(&["summary", "--model", model.to_str().unwrap()], "activaton");
+    std::fs::write(
+        &model,
+        "name = \"bad\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 7\n",
+    )
+    .unwrap();
+    assert_one_line_error(&["summary", "--model", model.to_str().unwrap()], "(None, 7)");
+    assert_one_line_error(&["summary", "--model", "no-such-model"], "mlp");
+
+    let out = dir.path().join("x");
+    assert_one_line_error(
+        &[
+            "train",
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+            "--batch-size",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "batch",
+    );
+    assert_one_line_error(
+        &["train", "--device", "cpu", "--data-dir", "/nonexistent-dir", "--epochs", "1"],
+        "/nonexistent-dir",
+    );
+    assert_one_line_error(&["train", "--device", "metal", "--data-dir", SAMPLE, "--epochs", "1"], "Metal");
+}
