@@ -100,3 +100,80 @@ pub fn matmul_shapes() -> Vec<(String, Matmul)> {
         ),
     ]
 }
+
+/// Training throughput of one model on one executor.
+#[derive(Debug, Clone)]
+pub struct StepTiming {
+    pub seconds_per_step: f64,
+    pub images_per_second: f64,
+    pub dispatches_per_step: usize,
+}
+
+/// Times full training steps of `spec` (batch `batch`, the model's optimizer) on `executor`:
+/// each timed run is `steps` steps in one submission and one wait.
+pub fn train_steps(
+    executor: &crate::gpu::Executor,
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+    steps: usize,
+    reps: usize,
+) -> anyhow::Result<StepTiming> {
+    let config = crate::train::TrainConfig {
+        optimizer: spec.training.optimizer,
+        spec: spec.clone(),
+        epochs: 1,
+        batch_size: batch,
+        seed: 1,
+    };
+    let mut trainer = crate::train::Trainer::new(executor, data, config, None)?;
+    let pass = trainer.graph.train_pass.unwrap();
+    let steps = steps.min(pass.full_steps).max(1);
+    trainer.run_steps(1)?;
+    let state = trainer.graph.state;
+    let seconds = median_seconds(reps, || {
+        trainer.engine().run(pass.full, steps)?;
+        // A read is the only way to wait for an engine through the trait: one small tensor.
+        trainer.engine().read_u32(state).map(|_| ())
+    })?;
+    let seconds_per_step = seconds / steps as f64;
+    Ok(StepTiming {
+        seconds_per_step,
+        images_per_second: batch as f64 / seconds_per_step,
+        dispatches_per_step: trainer.dispatches_per_step(),
+    })
+}
+
+/// Where one GPU training step of `spec` spends its time, by kernel entry point:
+/// (entry point, launches per step, seconds per step), slowest first.
+pub fn profile_step(
+    ctx: &GpuContext,
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<Vec<(&'static str, usize, f64)>> {
+    use crate::data::SplitName;
+    let graph = crate::graph::Graph::build(
+        spec,
+        batch,
+        &[(SplitName::Train, data.train.len())],
+        Some(spec.training.optimizer),
+        1,
+    )?;
+    let mut gpu = GpuEngine::new(ctx, &graph.program)?;
+    graph.upload_split(&mut gpu, SplitName::Train, &data.train.images, &data.train.labels)?;
+    let list = graph.train_pass.unwrap().full;
+    gpu.run(list, 1)?;
+    let mut by_name: Vec<(&'static str, usize, f64)> = Vec::new();
+    for (name, seconds) in gpu.profile(list, 10)? {
+        match by_name.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += seconds;
+            }
+            None => by_name.push((name, 1, seconds)),
+        }
+    }
+    by_name.sort_by(|a, b| b.2.total_cmp(&a.2));
+    Ok(by_name)
+}

@@ -85,6 +85,11 @@ struct BenchArgs {
     /// Timed runs per measurement; the median is reported.
     #[arg(long, default_value_t = 7)]
     reps: usize,
+    /// Training steps per timed run.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    #[command(flatten)]
+    data: DataDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -177,7 +182,13 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
-        Command::Bench(args) => bench::run(args.device.device, args.device.adapter.as_deref(), args.reps),
+        Command::Bench(args) => bench::run(
+            args.device.device,
+            args.device.adapter.as_deref(),
+            args.reps,
+            args.data.data_dir.as_deref(),
+            args.steps,
+        ),
         Command::Check(args) => {
             check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)
         }

@@ -141,6 +141,30 @@ impl<'a> GpuEngine<'a> {
         self.lists[list].iter().map(|d| d.name).collect()
     }
 
+    /// Where the time of one run of list `list` goes: each dispatch repeated `reps` times in one
+    /// submission, timed on the host around a wait, per launch. Repeating a launch on warm data
+    /// can flatter it a little; the ranking is what this is for.
+    pub fn profile(&mut self, list: usize, reps: usize) -> anyhow::Result<Vec<(&'static str, f64)>> {
+        self.ctx.wait()?;
+        let mut out = Vec::new();
+        for d in &self.lists[list] {
+            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                for _ in 0..reps {
+                    pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                }
+            }
+            let start = std::time::Instant::now();
+            self.ctx.queue.submit([encoder.finish()]);
+            self.ctx.wait()?;
+            out.push((d.name, start.elapsed().as_secs_f64() / reps as f64));
+        }
+        Ok(out)
+    }
+
     fn write_bytes(&mut self, t: T, bytes: &[u8]) -> anyhow::Result<()> {
         anyhow::ensure!(
             bytes.len() <= self.specs[t.0].len * 4,

@@ -2,9 +2,30 @@
 
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, POOL};
-use crate::graph::ops::Op;
+use crate::graph::ops::{Op, Window};
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    // Windows that do not overlap: each input cell gets at most one window's gradient.
+    let scatter = |g: &Window,
+                   entry: &'static str,
+                   bindings: &[(u32, &wgpu::Buffer)]|
+     -> anyhow::Result<Vec<Dispatch>> {
+        let dx = bindings.iter().find(|(b, _)| *b == 2).unwrap().1;
+        Ok(vec![
+            c.dispatch(POOL, "zero", &[], (0, &g.words()), &[(2, dx)], grid(g.input_len(), 256))?,
+            c.dispatch(POOL, entry, &[], (0, &g.words()), bindings, grid(g.out_pixels() * g.c, 256))?,
+        ])
+    };
+    let disjoint = |g: &Window| g.sh >= g.kh && g.sw >= g.kw;
+    match *op {
+        Op::MaxPoolGrad { dy, argmax, dx, ref g } if disjoint(g) => {
+            return scatter(g, "max_backward_scatter", &[(1, c.buf(dy)), (2, c.buf(dx)), (4, c.buf(argmax))]);
+        }
+        Op::AvgPoolGrad { dy, dx, ref g } if disjoint(g) => {
+            return scatter(g, "avg_backward_scatter", &[(1, c.buf(dy)), (2, c.buf(dx))]);
+        }
+        _ => {}
+    }
     let d = match *op {
         Op::MaxPool { x, y, argmax, ref g } => c.dispatch(
             POOL,

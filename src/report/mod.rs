@@ -99,6 +99,9 @@ fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting: {e}")
 }
 
+/// A curve of `curves.png`: its name, colour, and value per epoch.
+type Series = (&'static str, RGBColor, fn(&EpochRow) -> f64);
+
 /// `curves.png`: loss and accuracy of training and validation per epoch, on one chart, as a
 /// Keras user plots `history.history`.
 pub fn plot_curves(path: &Path, rows: &[EpochRow], title: &str) -> anyhow::Result<()> {
@@ -122,7 +125,7 @@ pub fn plot_curves(path: &Path, rows: &[EpochRow], title: &str) -> anyhow::Resul
             .label_style(("sans-serif", 16))
             .draw()
             .map_err(plot_err)?;
-        let series: [(&str, RGBColor, fn(&EpochRow) -> f64); 4] = [
+        let series: [Series; 4] = [
             ("train loss", RGBColor(31, 119, 180), |r| r.train_loss),
             ("validation loss", RGBColor(255, 127, 14), |r| r.val_loss),
             ("train accuracy", RGBColor(44, 160, 44), |r| r.train_accuracy),
