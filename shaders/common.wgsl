@@ -45,6 +45,24 @@ fn uniform01(seed: u32, step: u32, element: u32) -> f32 {
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
+// A sliding window over NHWC images: a convolution's kernel or a pooling window
+// (src/graph/ops.rs `Window`). Output (oh, ow) covers input rows oh·sh − pad_top + [0, kh) and
+// columns ow·sw − pad_left + [0, kw).
+struct Window {
+    batch: u32,
+    h: u32,
+    w: u32,
+    c: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    pad_top: u32,
+    pad_left: u32,
+    oh: u32,
+    ow: u32,
+}
+
 // The training loop's position, advanced on the GPU after every step (src/graph/ops.rs `State`).
 struct State {
     step: u32,    // optimizer steps taken so far (Adam's t − 1; dropout's stream)

@@ -8,21 +8,6 @@
 //       taps outside the image read 0 (Keras `same` pads pad_top before and the rest after)
 //   col2im: dx (B, H, W, C) = Σ over the (output pixel, tap) pairs that read it of dcols
 
-struct Window {
-    batch: u32,
-    h: u32,
-    w: u32,
-    c: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    pad_top: u32,
-    pad_left: u32,
-    oh: u32,
-    ow: u32,
-}
-
 @group(0) @binding(0) var<uniform> g: Window;
 @group(0) @binding(1) var<storage, read> src: array<f32>;        // im2col: x; col2im: dcols
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;  // im2col: cols; col2im: dx

@@ -1,30 +1,17 @@
-// pool.wgsl — max and average pooling over NHWC images, forward and backward.
+// pool.wgsl — max and average pooling over NHWC images, forward and backward (MAX picks which).
 // Reference: src/cpu/pool.rs. Dispatch: src/gpu/pool.rs.
 //
-//   x (B, H, W, C) → y (B, OH, OW, C); window of output (oh, ow): rows oh·SH − pad_top + [0, KH),
-//   columns ow·SW − pad_left + [0, KW), only the cells inside the image (Keras semantics:
-//   `same` max pooling ignores the padding, `same` average pooling divides by the cells inside).
+//   x (B, H, W, C) → y (B, OH, OW, C); the window of output (oh, ow) is clipped to the image
+//   (Keras semantics: `same` max pooling ignores the padding, `same` average pooling divides by
+//   the cells inside).
 //   max:  argmax (B, OH, OW, C) = flat index into x of the window's first maximum in row-major
 //         window order; the backward pass sends dy there.
-//   backward (both): one invocation per input cell sums, in a fixed order, what the windows that
-//   hold it send back — no atomics, reproducible. When windows do not overlap (stride ≥ window),
-//   each cell has at most one window: `zero` then `*_scatter`, one invocation per window, give the
-//   same values far faster (no search for the windows that hold a cell).
+//   backward: one invocation per input cell sums, in a fixed order, what the windows that hold
+//   it send back — no atomics, reproducible. When windows do not overlap (stride ≥ window),
+//   each cell has at most one window: `zero` then `backward_scatter`, one invocation per window,
+//   give the same values without searching for the windows that hold a cell.
 
-struct Window {
-    batch: u32,
-    h: u32,
-    w: u32,
-    c: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    pad_top: u32,
-    pad_left: u32,
-    oh: u32,
-    ow: u32,
-}
+override MAX: bool = true;
 
 @group(0) @binding(0) var<uniform> g: Window;
 @group(0) @binding(1) var<storage, read> src: array<f32>;        // forward: x; backward: dy
@@ -47,12 +34,16 @@ fn window_of(o: u32) -> vec4<u32> {
     );
 }
 
+fn cells(win: vec4<u32>) -> f32 {
+    return f32((win.y - win.x) * (win.w - win.z));
+}
+
 fn input_index(b: u32, y: u32, x: u32, ci: u32) -> u32 {
     return ((b * g.h + y) * g.w + x) * g.c + ci;
 }
 
 @compute @workgroup_size(WG)
-fn max_forward(
+fn forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -66,39 +57,25 @@ fn max_forward(
     let win = window_of(o);
     var best = input_index(b, win.x, win.z, ci);
     var top = src[best];
+    var s = 0.0;
     for (var y = win.x; y < win.y; y++) {
         for (var x = win.z; x < win.w; x++) {
             let i = input_index(b, y, x, ci);
-            if src[i] > top {  // strictly greater: ties keep the first maximum
-                top = src[i];
+            let v = src[i];
+            if !MAX {
+                s += v;
+            } else if v > top {  // strictly greater: ties keep the first maximum
+                top = v;
                 best = i;
             }
         }
     }
-    dst[o] = top;
-    argmax[o] = best;
-}
-
-@compute @workgroup_size(WG)
-fn avg_forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let o = flat_index(wid, nwg, lid);
-    if o >= g.batch * g.oh * g.ow * g.c {
-        return;
+    if MAX {
+        dst[o] = top;
+        argmax[o] = best;
+    } else {
+        dst[o] = s / cells(win);
     }
-    let ci = o % g.c;
-    let b = o / (g.c * g.ow * g.oh);
-    let win = window_of(o);
-    var s = 0.0;
-    for (var y = win.x; y < win.y; y++) {
-        for (var x = win.z; x < win.w; x++) {
-            s += src[input_index(b, y, x, ci)];
-        }
-    }
-    dst[o] = s / f32((win.y - win.x) * (win.w - win.z));
 }
 
 // The output rows (or columns) whose windows hold input row `y`: [first, end).
@@ -110,7 +87,7 @@ fn outputs_over(y: u32, pad: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn max_backward(
+fn backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -129,7 +106,9 @@ fn max_backward(
     for (var oy = rows.x; oy < rows.y; oy++) {
         for (var ox = cols.x; ox < cols.y; ox++) {
             let o = ((b * g.oh + oy) * g.ow + ox) * g.c + ci;
-            if argmax_in[o] == e {
+            if !MAX {
+                s += src[o] / cells(window_of(o));
+            } else if argmax_in[o] == e {
                 s += src[o];
             }
         }
@@ -149,22 +128,10 @@ fn zero(
     }
 }
 
-// Non-overlapping windows only: each window's dy goes to its argmax.
+// Non-overlapping windows only: each window's dy goes to its argmax (max) or is shared among
+// its cells (average).
 @compute @workgroup_size(WG)
-fn max_backward_scatter(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let o = flat_index(wid, nwg, lid);
-    if o < g.batch * g.oh * g.ow * g.c {
-        dst[argmax_in[o]] = src[o];
-    }
-}
-
-// Non-overlapping windows only: each window's dy is shared among its cells.
-@compute @workgroup_size(WG)
-fn avg_backward_scatter(
+fn backward_scatter(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -173,40 +140,17 @@ fn avg_backward_scatter(
     if o >= g.batch * g.oh * g.ow * g.c {
         return;
     }
+    if MAX {
+        dst[argmax_in[o]] = src[o];
+        return;
+    }
     let ci = o % g.c;
     let b = o / (g.c * g.ow * g.oh);
     let win = window_of(o);
-    let share = src[o] / f32((win.y - win.x) * (win.w - win.z));
+    let share = src[o] / cells(win);
     for (var y = win.x; y < win.y; y++) {
         for (var x = win.z; x < win.w; x++) {
             dst[input_index(b, y, x, ci)] = share;
         }
     }
-}
-
-@compute @workgroup_size(WG)
-fn avg_backward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
-    if e >= g.batch * g.h * g.w * g.c {
-        return;
-    }
-    let ci = e % g.c;
-    let x = (e / g.c) % g.w;
-    let y = (e / (g.c * g.w)) % g.h;
-    let b = e / (g.c * g.w * g.h);
-    let rows = outputs_over(y, g.pad_top, g.kh, g.sh, g.oh);
-    let cols = outputs_over(x, g.pad_left, g.kw, g.sw, g.ow);
-    var s = 0.0;
-    for (var oy = rows.x; oy < rows.y; oy++) {
-        for (var ox = cols.x; ox < cols.y; ox++) {
-            let o = ((b * g.oh + oy) * g.ow + ox) * g.c + ci;
-            let win = window_of(o);
-            s += src[o] / f32((win.y - win.x) * (win.w - win.z));
-        }
-    }
-    dst[e] = s;
 }

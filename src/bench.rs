@@ -151,7 +151,7 @@ pub fn profile_step(
     data: &crate::data::FashionMnist,
     spec: &crate::graph::ModelSpec,
     batch: usize,
-) -> anyhow::Result<Vec<(&'static str, usize, f64)>> {
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
     use crate::data::SplitName;
     let graph = crate::graph::Graph::build(
         spec,
@@ -164,7 +164,7 @@ pub fn profile_step(
     graph.upload_split(&mut gpu, SplitName::Train, &data.train.images, &data.train.labels)?;
     let list = graph.train_pass.unwrap().full;
     gpu.run(list, 1)?;
-    let mut by_name: Vec<(&'static str, usize, f64)> = Vec::new();
+    let mut by_name: Vec<(String, usize, f64)> = Vec::new();
     for (name, seconds) in gpu.profile(list, 10)? {
         match by_name.iter_mut().find(|(n, _, _)| *n == name) {
             Some(entry) => {

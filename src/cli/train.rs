@@ -128,7 +128,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     );
     let params: usize = config.spec.resolve()?.iter().flat_map(|l| &l.weights).map(WeightSpec::len).sum();
     println!(
-        "model: {} ({} parameters), {:?}, batch {}, {} epochs, seed {}; writing to {}",
+        "model: {} ({} parameters), {}, batch {}, {} epochs, seed {}; writing to {}",
         config.spec.name,
         crate::graph::model::group(params),
         config.optimizer,
@@ -152,7 +152,12 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     let train_seconds: f64 = trainer.history.iter().map(|r| r.seconds).sum();
     let test = trainer.evaluate(SplitName::Test)?;
     let train_eval = trainer.evaluate(SplitName::Train)?;
-    println!("test: loss {:.4}, accuracy {:.4} ({} images)", test.loss, test.accuracy, test.images);
+    println!(
+        "test: loss {:.4}, accuracy {:.4} ({} images)",
+        test.loss,
+        test.accuracy,
+        crate::graph::model::group(test.images)
+    );
     println!(
         "\nconfusion matrix on the test set (rows: true class):\n{}",
         report::confusion_table(&test.confusion)
@@ -218,6 +223,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         test: &test,
         train: &train_eval,
         train_seconds,
+        val_images: data.val.len(),
     });
     report::write_text(&out.join("summary.md"), &md)?;
     println!("wrote {}: model.safetensors, history.csv, metrics.json, curves.png, confusion_{{train,test}}.{{csv,png}}, summary.md", out.display());

@@ -34,15 +34,6 @@ impl Compiler<'_> {
         storage_buffer(self.ctx, floats, "scratch")
     }
 
-    pub fn pipeline(
-        &self,
-        shader: Shader,
-        entry: &'static str,
-        constants: &[(&'static str, f64)],
-    ) -> anyhow::Result<std::rc::Rc<wgpu::ComputePipeline>> {
-        self.kernels.pipeline(self.ctx, shader, entry, constants)
-    }
-
     /// A dispatch of `entry` with its uniform block `params` at binding 0 and `bindings` after it.
     pub fn dispatch(
         &self,
@@ -53,11 +44,11 @@ impl Compiler<'_> {
         bindings: &[(u32, &wgpu::Buffer)],
         groups: [u32; 3],
     ) -> anyhow::Result<Dispatch> {
-        let pipeline = self.pipeline(shader, entry, constants)?;
+        let pipeline = self.kernels.pipeline(self.ctx, shader, entry, constants)?;
         let uniform = super::kernels::uniform(self.ctx, params.1);
         let mut all = vec![(params.0, &uniform)];
         all.extend_from_slice(bindings);
-        Ok(super::kernels::dispatch(self.ctx, pipeline, entry, &all, groups))
+        Ok(super::kernels::dispatch(self.ctx, pipeline, format!("{}.{entry}", shader.name), &all, groups))
     }
 }
 
@@ -136,15 +127,10 @@ impl<'a> GpuEngine<'a> {
         Ok(GpuEngine { ctx, specs: program.tensors.clone(), buffers, lists, counters: Counters::default() })
     }
 
-    /// The entry points list `list` runs, in order (to show that a step runs on the GPU).
-    pub fn kernel_names(&self, list: usize) -> Vec<&'static str> {
-        self.lists[list].iter().map(|d| d.name).collect()
-    }
-
     /// Where the time of one run of list `list` goes: each dispatch repeated `reps` times in one
     /// submission, timed on the host around a wait, per launch. Repeating a launch on warm data
     /// can flatter it a little; the ranking is what this is for.
-    pub fn profile(&mut self, list: usize, reps: usize) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    pub fn profile(&mut self, list: usize, reps: usize) -> anyhow::Result<Vec<(String, f64)>> {
         self.ctx.wait()?;
         let mut out = Vec::new();
         for d in &self.lists[list] {
@@ -160,7 +146,7 @@ impl<'a> GpuEngine<'a> {
             let start = std::time::Instant::now();
             self.ctx.queue.submit([encoder.finish()]);
             self.ctx.wait()?;
-            out.push((d.name, start.elapsed().as_secs_f64() / reps as f64));
+            out.push((d.name.clone(), start.elapsed().as_secs_f64() / reps as f64));
         }
         Ok(out)
     }

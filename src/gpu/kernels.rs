@@ -127,8 +127,8 @@ pub struct Dispatch {
     pub pipeline: Rc<wgpu::ComputePipeline>,
     pub bind_group: wgpu::BindGroup,
     pub groups: [u32; 3],
-    /// The entry point's name, for profiles and errors.
-    pub name: &'static str,
+    /// `shader.entry`, for profiles.
+    pub name: String,
 }
 
 /// A small uniform buffer holding a kernel's parameters (u32 words; floats as their bits).
@@ -147,7 +147,7 @@ pub fn uniform(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
 pub fn dispatch(
     ctx: &GpuContext,
     pipeline: Rc<wgpu::ComputePipeline>,
-    name: &'static str,
+    name: String,
     bindings: &[(u32, &wgpu::Buffer)],
     groups: [u32; 3],
 ) -> Dispatch {
@@ -157,7 +157,7 @@ pub fn dispatch(
         .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
         .collect();
     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(name),
+        label: Some(&name),
         layout: &layout,
         entries: &entries,
     });

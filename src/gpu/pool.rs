@@ -2,64 +2,55 @@
 
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, POOL};
-use crate::graph::ops::{Op, Window};
+use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    // Windows that do not overlap: each input cell gets at most one window's gradient.
-    let scatter = |g: &Window,
-                   entry: &'static str,
-                   bindings: &[(u32, &wgpu::Buffer)]|
-     -> anyhow::Result<Vec<Dispatch>> {
-        let dx = bindings.iter().find(|(b, _)| *b == 2).unwrap().1;
-        Ok(vec![
-            c.dispatch(POOL, "zero", &[], (0, &g.words()), &[(2, dx)], grid(g.input_len(), 256))?,
-            c.dispatch(POOL, entry, &[], (0, &g.words()), bindings, grid(g.out_pixels() * g.c, 256))?,
-        ])
-    };
-    let disjoint = |g: &Window| g.sh >= g.kh && g.sw >= g.kw;
-    match *op {
-        Op::MaxPoolGrad { dy, argmax, dx, ref g } if disjoint(g) => {
-            return scatter(g, "max_backward_scatter", &[(1, c.buf(dy)), (2, c.buf(dx)), (4, c.buf(argmax))]);
-        }
-        Op::AvgPoolGrad { dy, dx, ref g } if disjoint(g) => {
-            return scatter(g, "avg_backward_scatter", &[(1, c.buf(dy)), (2, c.buf(dx))]);
-        }
-        _ => {}
-    }
-    let d = match *op {
-        Op::MaxPool { x, y, argmax, ref g } => c.dispatch(
-            POOL,
-            "max_forward",
-            &[],
-            (0, &g.words()),
-            &[(1, c.buf(x)), (2, c.buf(y)), (3, c.buf(argmax))],
-            grid(g.out_pixels() * g.c, 256),
-        )?,
-        Op::AvgPool { x, y, ref g } => c.dispatch(
-            POOL,
-            "avg_forward",
-            &[],
-            (0, &g.words()),
-            &[(1, c.buf(x)), (2, c.buf(y))],
-            grid(g.out_pixels() * g.c, 256),
-        )?,
-        Op::MaxPoolGrad { dy, argmax, dx, ref g } => c.dispatch(
-            POOL,
-            "max_backward",
-            &[],
-            (0, &g.words()),
-            &[(1, c.buf(dy)), (2, c.buf(dx)), (4, c.buf(argmax))],
-            grid(g.input_len(), 256),
-        )?,
-        Op::AvgPoolGrad { dy, dx, ref g } => c.dispatch(
-            POOL,
-            "avg_backward",
-            &[],
-            (0, &g.words()),
-            &[(1, c.buf(dy)), (2, c.buf(dx))],
-            grid(g.input_len(), 256),
-        )?,
+    let max = |yes: bool| [("MAX", if yes { 1.0 } else { 0.0 })];
+    let (g, is_max) = match op {
+        Op::MaxPool { g, .. } | Op::MaxPoolGrad { g, .. } => (g, true),
+        Op::AvgPool { g, .. } | Op::AvgPoolGrad { g, .. } => (g, false),
         _ => unreachable!("not a pooling op: {op:?}"),
+    };
+    let params = (0, &g.words()[..]);
+    let (outputs, inputs) = (grid(g.out_pixels() * g.c, 256), grid(g.input_len(), 256));
+    let d = match *op {
+        Op::MaxPool { x, y, argmax, .. } => c.dispatch(
+            POOL,
+            "forward",
+            &max(true),
+            params,
+            &[(1, c.buf(x)), (2, c.buf(y)), (3, c.buf(argmax))],
+            outputs,
+        )?,
+        Op::AvgPool { x, y, .. } => {
+            let unused = c.buf_or_placeholder(None);
+            c.dispatch(
+                POOL,
+                "forward",
+                &max(false),
+                params,
+                &[(1, c.buf(x)), (2, c.buf(y)), (3, &unused)],
+                outputs,
+            )?
+        }
+        Op::MaxPoolGrad { dy, dx, .. } | Op::AvgPoolGrad { dy, dx, .. } => {
+            let argmax = match *op {
+                Op::MaxPoolGrad { argmax, .. } => Some(argmax),
+                _ => None,
+            };
+            // Average pooling has no argmax; the kernel still declares the binding.
+            let argmax = c.buf_or_placeholder(argmax);
+            let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, &argmax)];
+            if g.sh >= g.kh && g.sw >= g.kw {
+                // Windows that do not overlap: each input cell gets at most one window's gradient.
+                return Ok(vec![
+                    c.dispatch(POOL, "zero", &[], params, &[(2, c.buf(dx))], inputs)?,
+                    c.dispatch(POOL, "backward_scatter", &max(is_max), params, &bindings, outputs)?,
+                ]);
+            }
+            c.dispatch(POOL, "backward", &max(is_max), params, &bindings, inputs)?
+        }
+        _ => unreachable!(),
     };
     Ok(vec![d])
 }

@@ -170,6 +170,23 @@ pub enum Optimizer {
     },
 }
 
+impl std::fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match *self {
+            Optimizer::Sgd { lr, momentum, nesterov } => {
+                write!(f, "SGD lr {lr}")?;
+                if momentum != 0.0 {
+                    write!(f, ", momentum {momentum}{}", if nesterov { " (Nesterov)" } else { "" })?;
+                }
+                Ok(())
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps } => {
+                write!(f, "Adam lr {lr} (β1 {beta1}, β2 {beta2}, ε {eps:e})")
+            }
+        }
+    }
+}
+
 /// Keras's defaults, in one place.
 pub mod defaults {
     pub fn sgd_lr() -> f32 {

@@ -404,23 +404,31 @@ impl Graph {
         (ops, outs)
     }
 
-    fn train_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
+    /// What every step starts with: the batch, the L2 penalties, the forward pass, the loss and
+    /// its gradient (training) or the probabilities (inference), and the predictions.
+    fn head(&self, mode: Mode, split: SplitTensors, batch: usize) -> (Vec<Op>, Vec<T>) {
         let mut ops = vec![self.gather(split, batch)];
         ops.extend(self.penalty_ops());
-        let (forward, outs) = self.forward(Mode::Train, batch);
+        let (forward, outs) = self.forward(mode, batch);
         ops.extend(forward);
         let logits = *outs.last().unwrap();
+        let training = mode == Mode::Train;
         ops.push(Op::SoftmaxXent {
             logits,
             labels: self.labels,
             loss: self.loss,
-            probs: None,
-            dlogits: Some(self.grads[&logits]),
+            probs: (!training).then_some(self.probs),
+            dlogits: training.then(|| self.grads[&logits]),
             batch,
             classes: CLASSES,
             scale: 1.0 / batch as f32,
         });
         ops.push(Op::Argmax { logits, pred: self.pred, batch, classes: CLASSES });
+        (ops, outs)
+    }
+
+    fn train_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
+        let (mut ops, outs) = self.head(Mode::Train, split, batch);
         ops.push(self.record(batch));
         ops.extend(self.backward(&outs, batch));
         let opt = self.optimizer.unwrap();
@@ -552,22 +560,7 @@ impl Graph {
     }
 
     fn eval_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
-        let mut ops = vec![self.gather(split, batch)];
-        ops.extend(self.penalty_ops());
-        let (forward, outs) = self.forward(Mode::Infer, batch);
-        ops.extend(forward);
-        let logits = *outs.last().unwrap();
-        ops.push(Op::SoftmaxXent {
-            logits,
-            labels: self.labels,
-            loss: self.loss,
-            probs: Some(self.probs),
-            dlogits: None,
-            batch,
-            classes: CLASSES,
-            scale: 1.0 / batch as f32,
-        });
-        ops.push(Op::Argmax { logits, pred: self.pred, batch, classes: CLASSES });
+        let (mut ops, _) = self.head(Mode::Infer, split, batch);
         ops.push(Op::Confusion {
             labels: self.labels,
             pred: self.pred,

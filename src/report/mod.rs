@@ -211,6 +211,7 @@ pub struct RunSummary<'a> {
     pub test: &'a crate::train::Evaluation,
     pub train: &'a crate::train::Evaluation,
     pub train_seconds: f64,
+    pub val_images: usize,
 }
 
 /// `summary.md`: the run in one page, with its pictures.
@@ -218,7 +219,7 @@ pub fn summary_md(r: &RunSummary) -> String {
     let last = r.history.last();
     let mut s = format!("# {} on {}\n\n", r.spec.name, r.adapter);
     s += &format!(
-        "Optimizer {:?}, batch {}, seed {}, {} epochs in {:.0} s.\n\n",
+        "Optimizer {}, batch {}, seed {}, {} epochs in {:.0} s.\n\n",
         r.optimizer,
         r.batch_size,
         r.seed,
@@ -233,7 +234,8 @@ pub fn summary_md(r: &RunSummary) -> String {
             100.0 * l.train_accuracy
         );
         s += &format!(
-            "| validation (5,000 held-out images) | {:.4} | {:.2}% |\n",
+            "| validation ({} held-out images) | {:.4} | {:.2}% |\n",
+            crate::graph::model::group(r.val_images),
             l.val_loss,
             100.0 * l.val_accuracy
         );
@@ -245,7 +247,7 @@ pub fn summary_md(r: &RunSummary) -> String {
     );
     s += &format!(
         "| **test** ({} images) | {:.4} | **{:.2}%** |\n\n",
-        r.test.images,
+        crate::graph::model::group(r.test.images),
         r.test.loss,
         100.0 * r.test.accuracy
     );
