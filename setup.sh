@@ -3,6 +3,8 @@
 # what is missing and never prompts.
 #   - mesa-vulkan-drivers, libvulkan1: lavapipe, the software Vulkan driver (tests, CI, and
 #     `--device vulkan` on machines without a GPU);
+#   - libegl1, libegl-mesa0, libgl1-mesa-dri: Mesa's OpenGL through EGL, so that `--device gl`
+#     works too (the tests check every backend they find);
 #   - dataset-fashion-mnist: the data set, in /usr/share/datasets/fashion-mnist;
 #   - gcc, libc6-dev: the linker Rust needs;
 #   - Rust itself through rustup, when no `cargo` is on the PATH.
@@ -12,7 +14,7 @@ cd "$(dirname "$0")"
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
-packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist gcc libc6-dev)
+packages=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri dataset-fashion-mnist gcc libc6-dev)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     packages+=(curl ca-certificates)
 fi

@@ -3,7 +3,7 @@
 //! `gpu-fmnist check --device vulkan --seed N` replays it.
 
 use gpu_fmnist::check::{cases, check_case, compare, Case, Data, Output, Rule, Size};
-use gpu_fmnist::gpu::{DeviceKind, GpuContext};
+use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext};
 use gpu_fmnist::graph::Program;
 
 fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
@@ -36,6 +36,25 @@ fn every_kernel_matches_the_reference_many_seeds() {
     let seeds = (10..20).chain(base..base + 5);
     let fails: Vec<String> = seeds.flat_map(|seed| failures(&ctx, seed, Size::Quick)).collect();
     assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+#[test]
+fn every_backend_wgpu_finds_passes_the_quick_check() {
+    // lavapipe through Vulkan, and llvmpipe through GL where the EGL libraries are installed
+    // (./setup.sh installs them); on a real machine, every GPU and backend it has.
+    let found = adapters(DeviceKind::Auto);
+    let names: Vec<String> =
+        found.iter().map(|a| format!("{:?} {}", a.get_info().backend, a.get_info().name)).collect();
+    println!("adapters: {names:?}");
+    assert!(
+        found.iter().any(|a| a.get_info().backend == wgpu::Backend::Vulkan),
+        "no Vulkan adapter: {names:?}"
+    );
+    for (adapter, name) in found.iter().zip(&names) {
+        let ctx = GpuContext::from_adapter(adapter).unwrap();
+        let fails = failures(&ctx, 99, Size::Quick);
+        assert!(fails.is_empty(), "{name}:\n{}", fails.join("\n"));
+    }
 }
 
 #[test]

@@ -159,7 +159,11 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         crate::graph::model::group(test.images)
     );
     println!(
-        "\nconfusion matrix on the test set (rows: true class):\n{}",
+        "\nconfusion matrix on the training set, inference mode (rows: true class):\n{}",
+        report::confusion_table(&train_eval.confusion)
+    );
+    println!(
+        "confusion matrix on the test set (rows: true class):\n{}",
         report::confusion_table(&test.confusion)
     );
 

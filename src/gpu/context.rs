@@ -69,12 +69,14 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
 }
 
 /// Every adapter wgpu finds on the given backends (all of them for `Auto`/`Cpu`).
-pub fn list_adapters(kind: DeviceKind) -> Vec<AdapterReport> {
+pub fn adapters(kind: DeviceKind) -> Vec<wgpu::Adapter> {
     let backends = kind.backends();
     pollster::block_on(instance(backends).enumerate_adapters(backends))
-        .iter()
-        .map(AdapterReport::of)
-        .collect()
+}
+
+/// What [`adapters`] finds, as `gpu-fmnist devices` shows it.
+pub fn list_adapters(kind: DeviceKind) -> Vec<AdapterReport> {
+    adapters(kind).iter().map(AdapterReport::of).collect()
 }
 
 /// An open wgpu device with what the rest of the program needs to know about it.

@@ -13,5 +13,5 @@ mod optimizer;
 mod pool;
 mod softmax_xent;
 
-pub use context::{list_adapters, one_line, AdapterReport, DeviceKind, Executor, GpuContext};
+pub use context::{adapters, list_adapters, one_line, AdapterReport, DeviceKind, Executor, GpuContext};
 pub use engine::GpuEngine;
