@@ -63,6 +63,11 @@ struct Window {
     ow: u32,
 }
 
+// Flat index e into an (N, H, W, C) tensor → (n, y, x, c).
+fn unflatten(e: u32, h: u32, w: u32, c: u32) -> vec4<u32> {
+    return vec4<u32>(e / (c * w * h), (e / (c * w)) % h, (e / c) % w, e % c);
+}
+
 // The training loop's position, advanced on the GPU after every step (src/graph/ops.rs `State`).
 struct State {
     step: u32,    // optimizer steps taken so far (Adam's t − 1; dropout's stream)

@@ -51,10 +51,11 @@ fn col2im(
     if e >= g.batch * g.h * g.w * g.c {
         return;
     }
-    let ci = e % g.c;
-    let x = (e / g.c) % g.w;
-    let y = (e / (g.c * g.w)) % g.h;
-    let b = e / (g.c * g.w * g.h);
+    let at = unflatten(e, g.h, g.w, g.c);
+    let b = at.x;
+    let y = at.y;
+    let x = at.z;
+    let ci = at.w;
     let k = g.kh * g.kw * g.c;
     var s = 0.0;
     // Every tap (i, j) that lands on (y, x) comes from output pixel ((y + pad_top − i)/SH, …)

@@ -22,10 +22,9 @@ override MAX: bool = true;
 // The window of output cell `o` (flat index into y), clipped to the image:
 // (first row, end row, first column, end column), the ends exclusive.
 fn window_of(o: u32) -> vec4<u32> {
-    let ox = (o / g.c) % g.ow;
-    let oy = (o / (g.c * g.ow)) % g.oh;
-    let y0 = i32(oy * g.sh) - i32(g.pad_top);
-    let x0 = i32(ox * g.sw) - i32(g.pad_left);
+    let at = unflatten(o, g.oh, g.ow, g.c);
+    let y0 = i32(at.y * g.sh) - i32(g.pad_top);
+    let x0 = i32(at.z * g.sw) - i32(g.pad_left);
     return vec4<u32>(
         u32(max(y0, 0)),
         u32(min(y0 + i32(g.kh), i32(g.h))),
@@ -52,8 +51,9 @@ fn forward(
     if o >= g.batch * g.oh * g.ow * g.c {
         return;
     }
-    let ci = o % g.c;
-    let b = o / (g.c * g.ow * g.oh);
+    let at = unflatten(o, g.oh, g.ow, g.c);
+    let b = at.x;
+    let ci = at.w;
     let win = window_of(o);
     var best = input_index(b, win.x, win.z, ci);
     var top = src[best];
@@ -96,12 +96,11 @@ fn backward(
     if e >= g.batch * g.h * g.w * g.c {
         return;
     }
-    let ci = e % g.c;
-    let x = (e / g.c) % g.w;
-    let y = (e / (g.c * g.w)) % g.h;
-    let b = e / (g.c * g.w * g.h);
-    let rows = outputs_over(y, g.pad_top, g.kh, g.sh, g.oh);
-    let cols = outputs_over(x, g.pad_left, g.kw, g.sw, g.ow);
+    let at = unflatten(e, g.h, g.w, g.c);
+    let b = at.x;
+    let ci = at.w;
+    let rows = outputs_over(at.y, g.pad_top, g.kh, g.sh, g.oh);
+    let cols = outputs_over(at.z, g.pad_left, g.kw, g.sw, g.ow);
     var s = 0.0;
     for (var oy = rows.x; oy < rows.y; oy++) {
         for (var ox = cols.x; ox < cols.y; ox++) {
@@ -144,8 +143,9 @@ fn backward_scatter(
         dst[argmax_in[o]] = src[o];
         return;
     }
-    let ci = o % g.c;
-    let b = o / (g.c * g.ow * g.oh);
+    let at = unflatten(o, g.oh, g.ow, g.c);
+    let b = at.x;
+    let ci = at.w;
     let win = window_of(o);
     let share = src[o] / cells(win);
     for (var y = win.x; y < win.y; y++) {
