@@ -85,7 +85,7 @@ fn cases_cover_every_op_in_both_directions() {
     }
     // Same-padded windows, strides over 1, sizes of 1 and split-K all occur.
     assert!(all.iter().any(|c| c.shape.contains("pad 1,") || c.shape.contains("pad 2,")));
-    assert!(all.iter().any(|c| c.op == "matmul" && c.shape.contains("1100") || c.shape.contains("3001")));
+    assert!(all.iter().any(|c| c.op == "matmul" && (c.shape.contains("1100") || c.shape.contains("3001"))));
 }
 
 fn dummy_case(rule: Rule) -> (Case, Output) {
