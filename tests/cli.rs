@@ -266,4 +266,14 @@ fn bad_input_is_one_line() {
         "/nonexistent-dir",
     );
     assert_one_line_error(&["train", "--device", "metal", "--data-dir", SAMPLE, "--epochs", "1"], "Metal");
+    assert_one_line_error(&["train", "--device", "cpu", "--data-dir", SAMPLE, "--epochs", "0"], "--epochs");
+    assert_one_line_error(&["train", "--device", "cpu", "--data-dir", SAMPLE, "--lr=-1"], "--lr");
+    assert_one_line_error(
+        &["train", "--device", "cpu", "--data-dir", SAMPLE, "--batch-size", "5000"],
+        "larger than the training set",
+    );
+    assert_one_line_error(
+        &["train", "--device", "vulkan", "--data-dir", SAMPLE, "--batch-size", "1800", "--model", "cnn"],
+        "batch",
+    );
 }

@@ -21,7 +21,7 @@ pub fn run(
     let (executor, line) = Executor::open(device.device, device.adapter.as_deref())?;
     println!("{line}");
     let images = data.split(split);
-    let batch = batch.unwrap_or(256).max(1);
+    let batch = batch.unwrap_or(256).clamp(1, images.len().max(1));
     let graph = Graph::build(&ckpt.spec, batch, &[(split, images.len())], None, 0)?;
     let mut engine = train::engine(&executor, &graph.program)?;
     graph.write_weights(engine.as_mut(), &ckpt.values())?;

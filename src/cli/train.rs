@@ -92,6 +92,11 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         spec,
     };
     anyhow::ensure!(config.batch_size > 0, "--batch-size must be at least 1");
+    anyhow::ensure!(config.epochs > 0, "--epochs must be at least 1");
+    anyhow::ensure!(
+        config.optimizer.lr().is_finite() && config.optimizer.lr() >= 0.0,
+        "--lr must be a number ≥ 0"
+    );
     if let Some(c) = &resume {
         anyhow::ensure!(
             config.batch_size == c.batch_size && config.optimizer == c.optimizer && config.seed == c.seed,
@@ -116,6 +121,12 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     };
     // Everything that can fail on bad input fails before the run directory exists.
     let data = FashionMnist::load(data_dir)?;
+    anyhow::ensure!(
+        config.batch_size <= data.train.len(),
+        "--batch-size {} is larger than the training set ({} images)",
+        config.batch_size,
+        data.train.len()
+    );
     let (executor, device_line) = Executor::open(device.device, device.adapter.as_deref())?;
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     println!("{device_line}");

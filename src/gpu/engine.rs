@@ -108,11 +108,14 @@ impl<'a> GpuEngine<'a> {
                 limit >> 20
             );
         }
+        // Device memory running out, or a binding wgpu rejects, comes back as an error here
+        // rather than a panic later.
+        let out_of_memory = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let buffers: Vec<wgpu::Buffer> =
             program.tensors.iter().map(|t| storage_buffer(ctx, t.len, &t.name)).collect();
         let kernels = Kernels::new();
         let compiler = Compiler { ctx, kernels: &kernels, buffers: &buffers };
-        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut lists = Vec::new();
         for ops in &program.lists {
             let mut dispatches = Vec::new();
@@ -121,8 +124,14 @@ impl<'a> GpuEngine<'a> {
             }
             lists.push(dispatches);
         }
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = pollster::block_on(invalid.pop()) {
             anyhow::bail!("building the GPU schedule: {}", one_line(&e.to_string()));
+        }
+        if let Some(e) = pollster::block_on(out_of_memory.pop()) {
+            anyhow::bail!(
+                "the GPU ran out of memory for this model and batch size: {}",
+                one_line(&e.to_string())
+            );
         }
         Ok(GpuEngine { ctx, specs: program.tensors.clone(), buffers, lists, counters: Counters::default() })
     }
