@@ -80,10 +80,40 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let k_begin = gid.z * d.k_chunk;
     let k_end = min(k_begin + d.k_chunk, d.k);
+    let k_full = k_begin + (k_end - k_begin) / 4u * 4u;
+    let lda = d.lda / 4u;
+    let ldb = d.ldb / 4u;
+    // Rows that stay the same along K (A's rows m0.., B's rows n0.. when stored transposed),
+    // clamped to the matrix once: their vec4 offsets.
+    let a_row = vec4<u32>(min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.m - 1u))) * lda;
+    let b_row = vec4<u32>(min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.n - 1u))) * ldb;
     // As a matrix, acc is the 4×4 block of C at (m0, n0): acc[j][i] = C[m0 + i][n0 + j].
     var acc = mat4x4<f32>();
-    for (var k0 = k_begin; k0 < k_end; k0 += 4u) {
-        // ablk[kk][i] = op(A)[m0 + i][k0 + kk];  bblk[j][kk] = op(B)[k0 + kk][n0 + j].
+    // Whole 4-wide steps of K: eight vec4 loads and one 4×4 product each.
+    // ablk[kk][i] = op(A)[m0 + i][k0 + kk];  bblk[j][kk] = op(B)[k0 + kk][n0 + j].
+    for (var k0 = k_begin; k0 < k_full; k0 += 4u) {
+        var ablk: mat4x4<f32>;
+        if TRANS_A {
+            let at = k0 * lda + m0 / 4u;
+            ablk = mat4x4<f32>(a[at], a[at + lda], a[at + 2u * lda], a[at + 3u * lda]);
+        } else {
+            let c = k0 / 4u;
+            ablk = transpose(mat4x4<f32>(a[a_row.x + c], a[a_row.y + c], a[a_row.z + c], a[a_row.w + c]));
+        }
+        var bblk: mat4x4<f32>;
+        if TRANS_B {
+            let c = k0 / 4u;
+            bblk = mat4x4<f32>(b[b_row.x + c], b[b_row.y + c], b[b_row.z + c], b[b_row.w + c]);
+        } else {
+            let at = k0 * ldb + n0 / 4u;
+            bblk = transpose(mat4x4<f32>(b[at], b[at + ldb], b[at + 2u * ldb], b[at + 3u * ldb]));
+        }
+        acc += ablk * bblk;
+    }
+    if k_full < k_end {
+        // The last step overhangs K: rows past K are clamped, and what was read there (or in a
+        // row's padding) must not count, whatever it holds.
+        let k0 = k_full;
         var ablk: mat4x4<f32>;
         if TRANS_A {
             ablk = a_rows(k0, d.k, m0);
@@ -97,16 +127,12 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
             bblk = transpose(b_rows(k0, d.k, n0));
         }
         let left = k_end - k0;
-        if left < 4u {
-            // The last step overhangs K: what was read there (clamped rows, row padding) must
-            // not count, whatever it holds.
-            let keep = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(left);
-            for (var kk = left; kk < 4u; kk++) {
-                ablk[kk] = vec4<f32>(0.0);
-            }
-            for (var j = 0u; j < 4u; j++) {
-                bblk[j] = select(vec4<f32>(0.0), bblk[j], keep);
-            }
+        let keep = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(left);
+        for (var kk = left; kk < 4u; kk++) {
+            ablk[kk] = vec4<f32>(0.0);
+        }
+        for (var j = 0u; j < 4u; j++) {
+            bblk[j] = select(vec4<f32>(0.0), bblk[j], keep);
         }
         acc += ablk * bblk;
     }
