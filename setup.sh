@@ -23,6 +23,10 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+    if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+        echo "setup: ${missing[*]} must be installed: run ./setup.sh as root, or install sudo" >&2
+        exit 1
+    fi
     echo "setup: installing ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
