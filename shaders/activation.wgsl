@@ -16,24 +16,16 @@ struct Len {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn forward(id: Invocation) {
+    let i = flat_index(id);
     if i < p.len {
         out[i] = activate(ACT, x[i]);
     }
 }
 
 @compute @workgroup_size(WG)
-fn backward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn backward(id: Invocation) {
+    let i = flat_index(id);
     if i < p.len {
         out[i] = dy[i] * activate_grad(ACT, x[i]);
     }

@@ -72,12 +72,8 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 }
 
 @compute @workgroup_size(WG)
-fn apply(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn apply(id: Invocation) {
+    let i = flat_index(id);
     if i >= p.rows * p.cols {
         return;
     }
@@ -104,12 +100,8 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 }
 
 @compute @workgroup_size(WG)
-fn grad_input(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn grad_input(id: Invocation) {
+    let i = flat_index(id);
     if i >= p.rows * p.cols {
         return;
     }

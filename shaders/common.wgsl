@@ -3,10 +3,17 @@
 // Invocations per workgroup of the one-dimensional kernels.
 const WG: u32 = 256u;
 
+// The builtins a one-dimensional kernel takes, as one entry-point parameter.
+struct Invocation {
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+}
+
 // The flat index of an invocation of a one-dimensional kernel laid out on a two-dimensional
 // grid of workgroups (one grid axis holds at most 65,535 of them).
-fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WG + lid;
+fn flat_index(id: Invocation) -> u32 {
+    return (id.wid.y * id.nwg.x + id.wid.x) * WG + id.lid;
 }
 
 // Activation codes, as in src/graph/ops.rs `Act`: 0 linear, 1 relu, 2 sigmoid, 3 tanh.

@@ -13,12 +13,8 @@
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;  // im2col: cols; col2im: dx
 
 @compute @workgroup_size(WG)
-fn im2col(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
+fn im2col(id: Invocation) {
+    let e = flat_index(id);
     let k = g.kh * g.kw * g.c;
     if e >= g.batch * g.oh * g.ow * k {
         return;
@@ -42,12 +38,8 @@ fn im2col(
 }
 
 @compute @workgroup_size(WG)
-fn col2im(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
+fn col2im(id: Invocation) {
+    let e = flat_index(id);
     if e >= g.batch * g.h * g.w * g.c {
         return;
     }

@@ -30,12 +30,8 @@ struct Batch {
 @group(0) @binding(13) var<storage, read_write> state_rw: State;
 
 @compute @workgroup_size(WG)
-fn gather(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
+fn gather(id: Invocation) {
+    let e = flat_index(id);
     if e >= p.batch * p.width {
         return;
     }

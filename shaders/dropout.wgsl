@@ -19,12 +19,8 @@ struct Drop {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(WG)
-fn dropout(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn dropout(id: Invocation) {
+    let i = flat_index(id);
     if i < p.len {
         let keep = uniform01(p.seed, state.step, i) >= p.rate;
         y[i] = select(0.0, x[i] * p.scale, keep);

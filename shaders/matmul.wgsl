@@ -154,12 +154,8 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // C[m][n] = act(Σ_z partial[z][m][n] + bias[n]), the slices added in order z = 0, 1, ….
 @compute @workgroup_size(WG)
-fn sum_splits(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn sum_splits(id: Invocation) {
+    let i = flat_index(id);
     if i >= d.m * d.n {
         return;
     }
@@ -185,12 +181,8 @@ struct Pack {
 @group(0) @binding(8) var<storage, read_write> dst: array<f32>;
 
 @compute @workgroup_size(WG)
-fn pack_rows(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn pack_rows(id: Invocation) {
+    let i = flat_index(id);
     if i >= pk.rows * pk.ld_dst {
         return;
     }

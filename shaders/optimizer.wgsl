@@ -49,24 +49,16 @@ fn l2_penalty(@builtin(local_invocation_index) lid: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn l2_grad(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn l2_grad(id: Invocation) {
+    let i = flat_index(id);
     if i < p.len {
         g[i] += p.a * w_in[i];
     }
 }
 
 @compute @workgroup_size(WG)
-fn sgd(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn sgd(id: Invocation) {
+    let i = flat_index(id);
     if i >= p.len {
         return;
     }
@@ -85,12 +77,8 @@ fn sgd(
 }
 
 @compute @workgroup_size(WG)
-fn adam(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_index(wid, nwg, lid);
+fn adam(id: Invocation) {
+    let i = flat_index(id);
     if i >= p.len {
         return;
     }

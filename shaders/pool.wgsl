@@ -42,12 +42,8 @@ fn input_index(b: u32, y: u32, x: u32, ci: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn forward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let o = flat_index(wid, nwg, lid);
+fn forward(id: Invocation) {
+    let o = flat_index(id);
     if o >= g.batch * g.oh * g.ow * g.c {
         return;
     }
@@ -87,12 +83,8 @@ fn outputs_over(y: u32, pad: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn backward(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
+fn backward(id: Invocation) {
+    let e = flat_index(id);
     if e >= g.batch * g.h * g.w * g.c {
         return;
     }
@@ -116,12 +108,8 @@ fn backward(
 }
 
 @compute @workgroup_size(WG)
-fn zero(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = flat_index(wid, nwg, lid);
+fn zero(id: Invocation) {
+    let e = flat_index(id);
     if e < g.batch * g.h * g.w * g.c {
         dst[e] = 0.0;
     }
@@ -130,12 +118,8 @@ fn zero(
 // Non-overlapping windows only: each window's dy goes to its argmax (max) or is shared among
 // its cells (average).
 @compute @workgroup_size(WG)
-fn backward_scatter(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let o = flat_index(wid, nwg, lid);
+fn backward_scatter(id: Invocation) {
+    let o = flat_index(id);
     if o >= g.batch * g.oh * g.ow * g.c {
         return;
     }
