@@ -5,7 +5,6 @@ use std::path::Path;
 use super::DeviceArgs;
 use crate::data::{FashionMnist, SplitName};
 use crate::gpu::Executor;
-use crate::graph::Graph;
 use crate::report::confusion_table;
 use crate::train::{self, Checkpoint};
 
@@ -22,10 +21,8 @@ pub fn run(
     println!("{line}");
     let images = data.split(split);
     let batch = batch.unwrap_or(256).clamp(1, images.len().max(1));
-    let graph = Graph::build(&ckpt.spec, batch, &[(split, images.len())], None, 0)?;
-    let mut engine = train::engine(&executor, &graph.program)?;
-    graph.write_weights(engine.as_mut(), &ckpt.values())?;
-    graph.upload_split(engine.as_mut(), split, &images.images, &images.labels)?;
+    let (graph, mut engine) =
+        train::inference(&executor, &ckpt, split, &images.images, &images.labels, batch)?;
     let e = train::evaluate(engine.as_mut(), &graph, split, ckpt.step)?;
     println!(
         "{} after {} epochs, {split:?} split ({} images): loss {:.4}, accuracy {:.4}",

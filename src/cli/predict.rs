@@ -43,10 +43,8 @@ pub fn run(checkpoint: &Path, images: &[PathBuf], device: &DeviceArgs) -> anyhow
     let (executor, line) = Executor::open(device.device, device.adapter.as_deref())?;
     eprintln!("{line}");
     let n = pixels.len();
-    let graph = Graph::build(&ckpt.spec, n.min(64), &[(SplitName::Test, n)], None, 0)?;
-    let mut engine = train::engine(&executor, &graph.program)?;
-    graph.write_weights(engine.as_mut(), &ckpt.values())?;
-    graph.upload_split(engine.as_mut(), SplitName::Test, &pixels.concat(), &vec![0; n])?;
+    let (graph, mut engine) =
+        train::inference(&executor, &ckpt, SplitName::Test, &pixels.concat(), &vec![0; n], n.min(64))?;
     for ((path, probs), px) in images.iter().zip(probabilities(engine.as_mut(), &graph, n)?).zip(&pixels) {
         let (best, p) =
             probs.iter().enumerate().fold((0, 0.0f32), |b, (i, &p)| if p > b.1 { (i, p) } else { b });

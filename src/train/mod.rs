@@ -275,6 +275,23 @@ impl<'a> Trainer<'a> {
     }
 }
 
+/// A checkpoint's model ready for inference on one split of `labels.len()` images at batch size
+/// `batch`: the schedule, and an engine that holds the weights and the images.
+pub fn inference<'a>(
+    executor: &'a Executor,
+    ckpt: &Checkpoint,
+    split: SplitName,
+    images: &[u8],
+    labels: &[u8],
+    batch: usize,
+) -> anyhow::Result<(Graph, Box<dyn Engine + 'a>)> {
+    let graph = Graph::build(&ckpt.spec, batch, &[(split, labels.len())], None, 0)?;
+    let mut engine = engine(executor, &graph.program)?;
+    graph.write_weights(engine.as_mut(), &ckpt.values())?;
+    graph.upload_split(engine.as_mut(), split, images, labels)?;
+    Ok((graph, engine))
+}
+
 /// Runs the evaluation pass of `split` on `engine` and reads back its loss, accuracy and
 /// confusion counts.
 pub fn evaluate(
