@@ -21,6 +21,10 @@ use crate::graph::ops::RECORD_WIDTH;
 use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
 use crate::rng::Rng;
 
+/// Host reads of the per-step records in an epoch, for the progress bar; the GPU runs the steps
+/// between two reads as one submission.
+const PROGRESS_READS: usize = 10;
+
 /// One line of `history.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRow {
@@ -95,8 +99,6 @@ pub struct Trainer<'a> {
     /// Optimizer steps taken.
     pub step: u64,
     pub history: Vec<EpochRow>,
-    /// Host reads of the records per epoch, for the progress bar (at least one: the epoch's end).
-    pub refreshes: usize,
     /// Engine counters over the last training epoch (validation included).
     pub last_epoch: Counters,
 }
@@ -130,7 +132,6 @@ impl<'a> Trainer<'a> {
             epoch: 0,
             step: 0,
             history: Vec::new(),
-            refreshes: 10,
             last_epoch: Counters::default(),
         };
         match resume {
@@ -202,7 +203,7 @@ impl<'a> Trainer<'a> {
         let before = self.engine.counters();
         let pass = self.start_epoch()?;
         progress.epoch_start(self.epoch + 1, self.config.epochs, pass.steps);
-        let chunk = pass.full_steps.div_ceil(self.refreshes.max(1)).max(1);
+        let chunk = pass.full_steps.div_ceil(PROGRESS_READS).max(1);
         let mut done = 0;
         while done < pass.full_steps {
             let n = chunk.min(pass.full_steps - done);
