@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod cpu;
 pub mod data;
+pub mod experiment;
 pub mod gpu;
 pub mod graph;
 pub mod report;

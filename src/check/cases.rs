@@ -4,7 +4,7 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::cpu::data::pack_bytes;
-use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, Window, STATE_WORDS, T};
+use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, State, Window, T};
 use crate::graph::Program;
 use crate::rng::Rng;
 
@@ -41,11 +41,9 @@ impl Builder {
         t
     }
 
-    /// The loop state (step, cursor, record).
+    /// The loop state.
     fn state(&mut self, step: u32, cursor: u32, record: u32) -> T {
-        let s = vec![step, cursor, record];
-        debug_assert_eq!(s.len(), STATE_WORDS);
-        self.input_u32("state", s)
+        self.input_u32("state", State { step, cursor, record }.words().to_vec())
     }
 
     /// An output written by the op: poisoned on the GPU first.
@@ -779,7 +777,7 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
     let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + 2 });
     // A second state to advance, so that Record reads the state as it was.
-    let s = b.in_out_u32("state", vec![7, 5, record_row]);
+    let s = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
     let ops = vec![
         Op::Argmax { logits, pred, batch, classes },
         Op::Confusion { labels, pred, counts, batch, classes },

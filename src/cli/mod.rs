@@ -5,6 +5,7 @@ mod check;
 mod data;
 mod devices;
 mod eval;
+mod experiment;
 mod predict;
 mod train;
 
@@ -76,6 +77,9 @@ enum Command {
     Check(CheckArgs),
     /// Time the kernels on the GPU against the CPU reference (medians, side by side), as markdown.
     Bench(BenchArgs),
+    /// Run the report's hyperparameter studies (or your own study files), each trial a training
+    /// run, and give each claim a verdict; `experiment figures` redraws the report's figures.
+    Experiment(experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +193,7 @@ pub fn run() -> anyhow::Result<()> {
             args.data.data_dir.as_deref(),
             args.steps,
         ),
+        Command::Experiment(args) => experiment::run(&args),
         Command::Check(args) => {
             check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)
         }

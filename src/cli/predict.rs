@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::DeviceArgs;
 use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS, SIDE};
 use crate::gpu::Executor;
+use crate::graph::ops::State;
 use crate::graph::{Engine, Graph};
 use crate::train::{self, Checkpoint};
 
@@ -28,7 +29,7 @@ pub fn probabilities(engine: &mut dyn Engine, graph: &Graph, n: usize) -> anyhow
     for start in (0..n).step_by(graph.batch) {
         let size = graph.batch.min(n - start);
         let list = if size == graph.batch { pass.full } else { pass.last.unwrap().0 };
-        engine.write_u32(graph.state, &[0, start as u32, 0])?;
+        engine.write_u32(graph.state, State { cursor: start as u32, ..State::default() }.words())?;
         engine.run(list, 1)?;
         let probs = engine.read_f32(graph.probs)?;
         out.extend(probs.chunks_exact(CLASSES).take(size).map(<[f32]>::to_vec));

@@ -1,14 +1,12 @@
 //! `gpu-fmnist train`: train a model, show progress, and leave a run directory behind.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{DeviceArgs, TrainArgs};
-use crate::data::{FashionMnist, SplitName};
+use crate::data::FashionMnist;
 use crate::gpu::Executor;
-use crate::graph::model::{summary, WeightSpec};
 use crate::graph::{ModelSpec, Optimizer};
 use crate::report;
 use crate::train::{Checkpoint, EpochRow, Progress, TrainConfig, Trainer};
@@ -137,7 +135,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         data.test.len(),
         data.dir.display()
     );
-    let params: usize = config.spec.resolve()?.iter().flat_map(|l| &l.weights).map(WeightSpec::len).sum();
+    let params = config.spec.parameters()?;
     println!(
         "model: {} ({} parameters), {}, batch {}, {} epochs, seed {}; writing to {}",
         config.spec.name,
@@ -148,99 +146,26 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         config.seed,
         out.display()
     );
-    let start = Instant::now();
     let mut trainer = Trainer::new(&executor, &data, config.clone(), resume.as_ref())?;
     if let Some(c) = &resume {
         println!("resuming after epoch {} (step {})", c.epoch, c.step);
     }
     let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
-    while trainer.epoch < config.epochs {
-        trainer.train_epoch(&mut bar)?;
-        // After every epoch: a checkpoint to resume from, and the history so far.
-        trainer.checkpoint()?.save(&out.join("model.safetensors"))?;
-        report::write_text(&out.join("history.csv"), &report::history_csv(&trainer.history))?;
-    }
-    let train_seconds: f64 = trainer.history.iter().map(|r| r.seconds).sum();
-    let test = trainer.evaluate(SplitName::Test)?;
-    let train_eval = trainer.evaluate(SplitName::Train)?;
+    let done = report::fit(&mut trainer, &executor, device.device, &out, &mut bar)?;
     println!(
         "test: loss {:.4}, accuracy {:.4} ({} images)",
-        test.loss,
-        test.accuracy,
-        crate::graph::model::group(test.images)
+        done.test.loss,
+        done.test.accuracy,
+        crate::graph::model::group(done.test.images)
     );
     println!(
         "\nconfusion matrix on the training set, inference mode (rows: true class):\n{}",
-        report::confusion_table(&train_eval.confusion)
+        report::confusion_table(&done.train.confusion)
     );
     println!(
         "confusion matrix on the test set (rows: true class):\n{}",
-        report::confusion_table(&test.confusion)
+        report::confusion_table(&done.test.confusion)
     );
-
-    let adapter = match &executor {
-        Executor::Cpu => "cpu (ndarray reference)".to_string(),
-        Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
-    };
-    let last = trainer.history.last().cloned().expect("at least one epoch");
-    let gpu_counters = matches!(executor, Executor::Gpu(_)).then(|| {
-        serde_json::json!({
-            "dispatches_per_step": trainer.dispatches_per_step(),
-            "submits_per_epoch": trainer.last_epoch.submits,
-            "host_reads_per_epoch": trainer.last_epoch.host_reads,
-        })
-    });
-    let mut metrics = serde_json::json!({
-        "model": config.spec.name,
-        "val_accuracy": last.val_accuracy,
-        "val_loss": last.val_loss,
-        "test_accuracy": test.accuracy,
-        "test_loss": test.loss,
-        "train_accuracy_inference": train_eval.accuracy,
-        "train_loss_inference": train_eval.loss,
-        "epochs": trainer.epoch,
-        "train_seconds": train_seconds,
-        "wall_seconds": start.elapsed().as_secs_f64(),
-        "device": format!("{:?}", device.device).to_lowercase(),
-        "adapter": adapter,
-        "seed": config.seed,
-        "batch_size": config.batch_size,
-        "optimizer": config.optimizer,
-        "parameters": params,
-        "steps": trainer.step,
-    });
-    if let Some(c) = gpu_counters {
-        metrics.as_object_mut().unwrap().extend(c.as_object().unwrap().clone());
-    }
-    report::write_text(&out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
-    report::write_text(&out.join("confusion_test.csv"), &report::confusion_csv(&test.confusion))?;
-    report::write_text(&out.join("confusion_train.csv"), &report::confusion_csv(&train_eval.confusion))?;
-    let title = format!("{} on {}", config.spec.name, adapter);
-    report::plot_curves(&out.join("curves.png"), &trainer.history, &format!("{title}: loss and accuracy"))?;
-    report::plot_confusion(
-        &out.join("confusion_test.png"),
-        &test.confusion,
-        &format!("{}: test set ({} images)", config.spec.name, test.images),
-    )?;
-    report::plot_confusion(
-        &out.join("confusion_train.png"),
-        &train_eval.confusion,
-        &format!("{}: training set ({} images, inference mode)", config.spec.name, train_eval.images),
-    )?;
-    let md = report::summary_md(&report::RunSummary {
-        spec: &config.spec,
-        summary: &summary(&config.spec)?,
-        optimizer: &config.optimizer,
-        batch_size: config.batch_size,
-        seed: config.seed,
-        adapter: &adapter,
-        history: &trainer.history,
-        test: &test,
-        train: &train_eval,
-        train_seconds,
-        val_images: data.val.len(),
-    });
-    report::write_text(&out.join("summary.md"), &md)?;
-    println!("wrote {}: model.safetensors, history.csv, metrics.json, curves.png, confusion_{{train,test}}.{{csv,png}}, summary.md", out.display());
+    println!("wrote {}: {}", out.display(), report::RUN_FILES);
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Reference for shaders/data.wgsl: batches in (gather), metrics out (argmax, confusion, record).
 
+use crate::graph::ops::Record;
+
 /// Byte `i` of u8 data packed four to a little-endian u32.
 pub fn byte(packed: &[u32], i: usize) -> u8 {
     (packed[i / 4] >> (8 * (i % 4))) as u8
@@ -51,9 +53,9 @@ pub fn confusion(labels: &[u32], pred: &[u32], classes: usize, counts: &mut [u32
 }
 
 /// (mean loss + Σ penalties, #correct, B) for one batch, summed in order as the kernel does.
-pub fn record(loss: &[f32], pred: &[u32], labels: &[u32], penalties: &[f32]) -> [f32; 3] {
+pub fn record(loss: &[f32], pred: &[u32], labels: &[u32], penalties: &[f32]) -> Record {
     let sum: f32 = loss.iter().fold(0.0, |s, &l| s + l);
     let total = penalties.iter().fold(sum / loss.len() as f32, |t, &p| t + p);
     let correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
-    [total, correct as f32, loss.len() as f32]
+    Record { loss: total, correct: correct as f32, count: loss.len() as f32 }
 }

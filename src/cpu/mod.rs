@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod softmax_xent;
 
-use crate::graph::ops::{Op, RECORD_WIDTH};
+use crate::graph::ops::{Op, State, RECORD_WIDTH};
 
 /// The float types the reference runs in: f32 as an executor, f64 for finite differences.
 pub trait Real:
@@ -312,17 +312,18 @@ impl CpuEngine {
                     &self.u(labels)[..batch],
                     pens,
                 );
-                let at = self.u(state)[2] as usize * RECORD_WIDTH;
+                let at = State::from_words(self.u(state)).record as usize * RECORD_WIDTH;
                 let mut out = self.take_f(records);
-                out[at..at + RECORD_WIDTH].copy_from_slice(&row);
+                out[at..at + RECORD_WIDTH].copy_from_slice(row.values());
                 self.put_f(records, out);
             }
             Op::Advance { state, batch, train } => {
-                let mut s = self.take_u(state);
-                s[0] += train as u32;
-                s[1] += batch as u32;
-                s[2] += 1;
-                self.put_u(state, s);
+                let mut s = State::from_words(self.u(state));
+                s.step += train as u32;
+                s.cursor += batch as u32;
+                s.record += 1;
+                let words = s.words().to_vec();
+                self.put_u(state, words);
             }
         }
     }

@@ -310,6 +310,11 @@ impl ModelSpec {
         }
     }
 
+    /// Weights of every layer, trainable or not.
+    pub fn parameters(&self) -> anyhow::Result<usize> {
+        Ok(self.resolve()?.iter().flat_map(|l| &l.weights).map(WeightSpec::len).sum())
+    }
+
     /// Infers every layer's shapes and weights; an error names the layer that does not fit.
     pub fn resolve(&self) -> anyhow::Result<Vec<Resolved>> {
         anyhow::ensure!(!self.layers.is_empty(), "the model has no layers");

@@ -435,7 +435,58 @@ pub enum Op {
     },
 }
 
-/// The words of the state tensor: see `State` in shaders/common.wgsl.
-pub const STATE_WORDS: usize = 3;
-/// f32 values per row of a records tensor: loss, correct, count.
-pub const RECORD_WIDTH: usize = 3;
+/// The state tensor, word for word as `State` in shaders/common.wgsl: the GPU advances it after
+/// every step ([`Op::Advance`]); the host sets it before a pass.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct State {
+    /// Optimizer steps taken so far (Adam's t − 1; the dropout stream).
+    pub step: u32,
+    /// Position of this batch's first image in the split's index buffer.
+    pub cursor: u32,
+    /// The row of the records tensor this step writes.
+    pub record: u32,
+}
+
+impl State {
+    /// At the first step of a pass, after `step` optimizer steps.
+    pub fn at_step(step: u64) -> State {
+        State { step: step as u32, cursor: 0, record: 0 }
+    }
+
+    pub fn words(&self) -> &[u32] {
+        bytemuck::cast_slice(std::slice::from_ref(self))
+    }
+
+    pub fn from_words(words: &[u32]) -> State {
+        bytemuck::pod_read_unaligned(bytemuck::cast_slice(&words[..STATE_WORDS]))
+    }
+}
+
+/// One row of the records tensor, written by [`Op::Record`] once per step.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Record {
+    /// Mean cross-entropy over the batch plus the L2 penalties.
+    pub loss: f32,
+    /// Images whose prediction equals the label.
+    pub correct: f32,
+    /// Images in the batch.
+    pub count: f32,
+}
+
+impl Record {
+    /// The rows of a records tensor.
+    pub fn rows(records: &[f32]) -> &[Record] {
+        bytemuck::cast_slice(&records[..records.len() / RECORD_WIDTH * RECORD_WIDTH])
+    }
+
+    pub fn values(&self) -> &[f32] {
+        bytemuck::cast_slice(std::slice::from_ref(self))
+    }
+}
+
+/// The words of the state tensor.
+pub const STATE_WORDS: usize = std::mem::size_of::<State>() / 4;
+/// f32 values per row of a records tensor.
+pub const RECORD_WIDTH: usize = std::mem::size_of::<Record>() / 4;

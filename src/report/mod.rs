@@ -1,9 +1,13 @@
 //! What a run leaves behind: CSV and JSON for programs, PNG plots and markdown for people.
 //! Every file is written atomically, so an interrupted run never leaves a half-written one.
 
+mod run;
+
 use std::path::Path;
 
 use plotters::prelude::*;
+
+pub use run::{adapter_name, fit, save_epoch, Finished, RUN_FILES};
 
 use crate::data::{CLASSES, CLASS_NAMES};
 use crate::train::checkpoint::write_atomic;
@@ -75,7 +79,7 @@ pub fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Renders with plotters into an RGB buffer, then encodes a PNG and writes it atomically.
-fn render_png(
+pub(crate) fn render_png(
     path: &Path,
     (w, h): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> anyhow::Result<()>,
@@ -95,7 +99,7 @@ fn render_png(
     write_atomic(path, &png)
 }
 
-fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+pub(crate) fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow::anyhow!("plotting: {e}")
 }
 

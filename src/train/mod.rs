@@ -17,7 +17,7 @@ use crate::cpu::CpuEngine;
 use crate::data::{FashionMnist, SplitName, CLASSES};
 use crate::gpu::{Executor, GpuEngine};
 use crate::graph::model::initial_values;
-use crate::graph::ops::RECORD_WIDTH;
+use crate::graph::ops::{Record, State};
 use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
 use crate::rng::Rng;
 
@@ -54,6 +54,15 @@ pub trait Progress {
     fn epoch_end(&mut self, _row: &EpochRow) {}
 }
 
+/// The training loss became NaN or infinite: the run cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("the training loss is {loss} in epoch {epoch}: lower the learning rate")]
+pub struct Diverged {
+    /// The epoch (1-based) in which it happened.
+    pub epoch: usize,
+    pub loss: f64,
+}
+
 /// Reports nothing.
 pub struct Silent;
 impl Progress for Silent {}
@@ -80,10 +89,10 @@ pub fn engine<'a>(executor: &'a Executor, program: &Program) -> anyhow::Result<B
 /// The mean loss and the accuracy over the first `steps` rows of a records tensor.
 pub fn summarize(records: &[f32], steps: usize) -> (f64, f64) {
     let (mut loss, mut correct, mut seen) = (0.0, 0.0, 0.0);
-    for row in records.chunks_exact(RECORD_WIDTH).take(steps) {
-        let n = row[2] as f64;
-        loss += row[0] as f64 * n;
-        correct += row[1] as f64;
+    for row in Record::rows(records).iter().take(steps) {
+        let n = row.count as f64;
+        loss += row.loss as f64 * n;
+        correct += row.correct as f64;
         seen += n;
     }
     (loss / seen.max(1.0), correct / seen.max(1.0))
@@ -182,7 +191,7 @@ impl<'a> Trainer<'a> {
         self.engine.run(pass.full, steps.min(pass.full_steps))?;
         self.step += steps as u64;
         let records = self.engine.read_f32(self.graph.records)?;
-        Ok(records.chunks_exact(RECORD_WIDTH).take(steps).map(|r| r[0]).collect())
+        Ok(Record::rows(&records).iter().take(steps).map(|r| r.loss).collect())
     }
 
     /// What the GPU needs before an epoch's steps: the shuffled order, the state at the epoch's
@@ -192,7 +201,7 @@ impl<'a> Trainer<'a> {
         let split = self.graph.splits[&SplitName::Train];
         let order = self.epoch_order(self.epoch, split.len);
         self.engine.write_u32(split.index, &order)?;
-        self.engine.write_u32(self.graph.state, &[self.step as u32, 0, 0])?;
+        self.engine.write_u32(self.graph.state, State::at_step(self.step).words())?;
         self.engine.write_f32(self.graph.rates, &self.config.optimizer.step_rates(self.step, pass.steps))?;
         Ok(pass)
     }
@@ -219,11 +228,9 @@ impl<'a> Trainer<'a> {
             self.engine.run(last, 1)?;
         }
         let (train_loss, train_accuracy) = summarize(&self.engine.read_f32(self.graph.records)?, pass.steps);
-        anyhow::ensure!(
-            train_loss.is_finite(),
-            "the training loss is {train_loss} in epoch {}: lower the learning rate",
-            self.epoch + 1
-        );
+        if !train_loss.is_finite() {
+            return Err(Diverged { epoch: self.epoch + 1, loss: train_loss }.into());
+        }
         self.step += pass.steps as u64;
         let val = self.evaluate(SplitName::Val)?;
         self.epoch += 1;
@@ -302,7 +309,7 @@ pub fn evaluate(
     step: u64,
 ) -> anyhow::Result<Evaluation> {
     let pass = graph.eval_passes[&split];
-    engine.write_u32(graph.state, &[step as u32, 0, 0])?;
+    engine.write_u32(graph.state, State::at_step(step).words())?;
     engine.write_u32(graph.confusion, &[0; CLASSES * CLASSES])?;
     engine.run(pass.full, pass.full_steps)?;
     if let Some((last, _)) = pass.last {

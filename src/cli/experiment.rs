@@ -1,0 +1,185 @@
+//! `gpu-fmnist experiment`: list, run and report the hyperparameter studies.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::{DataDirArg, DeviceArgs};
+use crate::data::FashionMnist;
+use crate::experiment::report::{write_merged, write_study};
+use crate::experiment::{figures, Events, Outcome, Overrides, Runner, Study, Trial, BUILTIN};
+use crate::gpu::Executor;
+
+/// Run the report's hyperparameter studies (or your own study files) and give each claim a
+/// verdict: `experiment --list`, `experiment NAME… | --all`, `experiment figures`.
+#[derive(Debug, clap::Args)]
+pub struct ExperimentArgs {
+    /// Built-in study names (see --list), study files (.toml), or `figures` (the report's figures).
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+    /// Every built-in study.
+    #[arg(long)]
+    all: bool,
+    /// List the built-in studies with their claims.
+    #[arg(long)]
+    list: bool,
+    /// Print one line per trial of the study: index, setting, seed (for job arrays).
+    #[arg(long)]
+    trials: bool,
+    /// Run only trial K of the study (see --trials), e.g. `--trial $SLURM_ARRAY_TASK_ID`.
+    #[arg(long, value_name = "K")]
+    trial: Option<usize>,
+    /// (Re)write the reports from the trials finished so far; trains nothing.
+    #[arg(long)]
+    report: bool,
+    /// Epochs per trial (default: the study's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Train on the first N training images only (validation and test stay whole).
+    #[arg(long, value_name = "N")]
+    subset: Option<usize>,
+    /// Seeds per setting (default: the study's, 3).
+    #[arg(long, value_name = "K")]
+    seeds: Option<usize>,
+    /// Trials run at once (on the CPU path, 2 use both cores of a 2-core machine).
+    #[arg(long, default_value_t = 1, value_name = "J")]
+    jobs: usize,
+    /// Where studies write: DIR/<study>/ and DIR/REPORT.md.
+    #[arg(long, value_name = "DIR", default_value = "runs/experiments")]
+    out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+/// One line per trial as it starts and ends.
+struct Lines {
+    start: Instant,
+    done: Mutex<usize>,
+    total: usize,
+}
+
+impl Events for Lines {
+    fn trial_end(&self, study: &str, t: &Trial, o: &Outcome) {
+        let mut done = self.done.lock().expect("no panics hold it");
+        *done += 1;
+        let how = if o.diverged {
+            "diverged (scored as chance)".to_string()
+        } else {
+            format!("val {:.2}%, test {:.2}%", 100.0 * o.val_accuracy, 100.0 * o.test_accuracy)
+        };
+        println!(
+            "[{}/{}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s)",
+            *done,
+            self.total,
+            t.index,
+            t.setting,
+            t.seed,
+            o.train_seconds,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+
+    fn trial_skipped(&self, study: &str, t: &Trial) {
+        *self.done.lock().expect("no panics hold it") += 1;
+        println!("{study} trial {} ({}, seed {}): finished before, kept", t.index, t.setting, t.seed);
+    }
+}
+
+fn order() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
+    if a.list {
+        println!("{:<16} claim", "study");
+        for (name, _) in BUILTIN {
+            let s = Study::load(name)?;
+            let trials = s.trials(&Overrides::default()).len();
+            println!(
+                "{name:<16} {} ({} settings × {} seeds = {trials} trials)",
+                s.claim,
+                s.settings.len(),
+                s.seeds
+            );
+        }
+        return Ok(());
+    }
+    anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
+    anyhow::ensure!(a.seeds != Some(0), "--seeds must be at least 1");
+    anyhow::ensure!(a.epochs != Some(0), "--epochs must be at least 1");
+    anyhow::ensure!(a.subset != Some(0), "--subset must be at least 1");
+    let overrides = Overrides { epochs: a.epochs, seeds: a.seeds, subset: a.subset };
+    let figures_only = a.names.len() == 1 && a.names[0] == "figures";
+    let names: Vec<String> =
+        if a.all { order().into_iter().map(String::from).collect() } else { a.names.clone() };
+    anyhow::ensure!(!names.is_empty(), "name a study (see --list), or give --all, --list or `figures`");
+    let studies = if figures_only {
+        vec![]
+    } else {
+        names.iter().map(|n| Study::load(n)).collect::<anyhow::Result<Vec<_>>>()?
+    };
+    if a.trials || a.trial.is_some() {
+        anyhow::ensure!(studies.len() == 1, "--trials and --trial take exactly one study");
+    }
+    if a.trials {
+        for t in studies[0].trials(&overrides) {
+            println!("{}\t{}\tseed {}", t.index, t.setting, t.seed);
+        }
+        return Ok(());
+    }
+    if a.report {
+        for s in &studies {
+            let dir = a.out.join(&s.name);
+            anyhow::ensure!(dir.is_dir(), "{}: no trials of {} there yet", dir.display(), s.name);
+            let summary = write_study(s, &dir, &overrides)?;
+            println!(
+                "{}: {} ({} of {} trials) — {}",
+                s.name,
+                summary.verdict,
+                summary.trials_done,
+                summary.trials,
+                dir.join("REPORT.md").display()
+            );
+        }
+        let n = write_merged(&a.out, &order())?;
+        println!("wrote {} ({n} studies)", a.out.join("REPORT.md").display());
+        return Ok(());
+    }
+
+    let data = FashionMnist::load(a.data.data_dir.as_deref())?;
+    let (executor, device_line) = Executor::open(a.device.device, a.device.adapter.as_deref())?;
+    println!("{device_line}");
+    let runner = Runner {
+        executor: &executor,
+        device: a.device.device,
+        data: &data,
+        out: a.out.clone(),
+        overrides: overrides.clone(),
+        jobs: a.jobs,
+    };
+    if figures_only {
+        let events = Lines { start: Instant::now(), done: Mutex::new(0), total: 2 };
+        let dir = figures::write(&runner, &events)?;
+        println!("wrote {}", dir.join("FIGURES.md").display());
+        return Ok(());
+    }
+    let total = match a.trial {
+        Some(_) => 1,
+        None => studies.iter().map(|s| s.trials(&overrides).len()).sum(),
+    };
+    let events = Lines { start: Instant::now(), done: Mutex::new(0), total };
+    for s in &studies {
+        runner.run(s, a.trial, &events)?;
+        if a.trial.is_none() {
+            let summary = write_study(s, &runner.study_dir(s), &overrides)?;
+            write_merged(&a.out, &order())?;
+            println!("{}: {} — {}", s.name, summary.verdict, runner.study_dir(s).join("REPORT.md").display());
+        }
+    }
+    if a.trial.is_none() {
+        println!("wrote {}", a.out.join("REPORT.md").display());
+    }
+    Ok(())
+}
