@@ -7,6 +7,8 @@
 #     works too (the tests check every backend they find);
 #   - dataset-fashion-mnist: the data set, in /usr/share/datasets/fashion-mnist;
 #   - gcc, libc6-dev: the linker Rust needs;
+#   - parallel: GNU parallel, which spreads an experiment's trials over cores or machines (the
+#     tests run a study that way);
 #   - Rust itself through rustup, when no `cargo` is on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +16,7 @@ cd "$(dirname "$0")"
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
-packages=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri dataset-fashion-mnist gcc libc6-dev)
+packages=(mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri dataset-fashion-mnist gcc libc6-dev parallel)
 if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
     packages+=(curl ca-certificates)
 fi

@@ -28,7 +28,8 @@ fn assert_one_line_error(args: &[&str], expect: &str) {
 fn help_documents_every_command() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for command in ["train", "eval", "predict", "summary", "check", "bench", "data", "devices"] {
+    for command in ["train", "eval", "predict", "summary", "check", "bench", "data", "devices", "experiment"]
+    {
         assert!(stdout.contains(command), "--help lacks {command}:\n{stdout}");
         let (code, text, _) = run(&[command, "--help"]);
         assert_eq!(code, 0, "{command} --help");

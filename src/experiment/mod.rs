@@ -170,12 +170,16 @@ impl Study {
     /// Parses and checks a study file; errors name the field.
     pub fn parse(stem: &str, text: &str, dir: Option<&Path>) -> anyhow::Result<Study> {
         let file: StudyFile = toml::from_str(text).map_err(|e| {
-            let field = e
-                .span()
-                .map(|s| text[..s.start].lines().count())
-                .map(|l| format!("line {l}: "))
-                .unwrap_or_default();
-            anyhow::anyhow!("{field}{}", e.message())
+            // Where: the line, and the key written on it.
+            let at = e.span().map_or(String::new(), |span| {
+                let line_no = text[..span.start].matches('\n').count() + 1;
+                let line = text.lines().nth(line_no - 1).unwrap_or("");
+                match line.split_once('=') {
+                    Some((key, _)) => format!("line {line_no} (`{}`): ", key.trim()),
+                    None => format!("line {line_no}: "),
+                }
+            });
+            anyhow::anyhow!("{at}{}", e.message())
         })?;
         let name = file.name.clone().unwrap_or_else(|| stem.to_string());
         anyhow::ensure!(
@@ -499,6 +503,8 @@ pub struct Result {
     pub curve: Vec<f64>,
     /// Where it ran (`metrics.json`'s adapter).
     pub adapter: String,
+    /// Images it trained on.
+    pub train_images: Option<usize>,
 }
 
 /// Reads the finished trials of `study` under `study_dir`; unfinished ones are left out.
@@ -529,7 +535,8 @@ pub fn read_results(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::R
             Err(_) => vec![],
         };
         let adapter = m.get("adapter").and_then(serde_json::Value::as_str).unwrap_or("unknown").to_string();
-        out.push(Result { trial, outcome, curve, adapter });
+        let train_images = m.get("train_images").and_then(serde_json::Value::as_u64).map(|n| n as usize);
+        out.push(Result { trial, outcome, curve, adapter, train_images });
     }
     Ok(out)
 }

@@ -152,7 +152,7 @@ pub fn write_study(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::Re
         trials_done: results.len(),
         trials: trials.len(),
         epochs,
-        train_images: o.subset,
+        train_images: results.iter().find_map(|r| r.train_images),
         device: adapters.join(", "),
     };
     write_text(&study_dir.join("results.csv"), &results_csv(&results))?;
@@ -177,7 +177,7 @@ fn study_md(study: &Study, s: &Summary, verdict: Verdict) -> String {
         if study.knobs.is_empty() { "one setting, read along its curve".to_string() } else { format!("knob `{}`", study.knobs.join("`, `")) },
         s.epochs,
         s.trials / study.settings.len().max(1),
-        s.train_images.map_or("55,000".to_string(), crate::graph::model::group),
+        s.train_images.map_or("?".to_string(), crate::graph::model::group),
         s.device,
         s.trials_done,
         s.trials
@@ -244,7 +244,7 @@ pub fn write_merged(dir: &Path, order: &[&str]) -> anyhow::Result<usize> {
             "{} epochs, {} seeds, {} images",
             s.epochs,
             s.settings.first().map_or(0, |x| x.val.len()),
-            s.train_images.map_or("55,000".to_string(), crate::graph::model::group)
+            s.train_images.map_or("?".to_string(), crate::graph::model::group)
         );
         md += &format!(
             "| [{}]({}/REPORT.md) | {} | {} ({setup}) | **{}**{} |\n",
