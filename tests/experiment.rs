@@ -201,6 +201,24 @@ fn a_tiny_study_runs_writes_its_report_and_resumes_without_rerunning() {
     assert_eq!(stdout.matches("val ").count(), 1, "{stdout}");
     assert_eq!(std::fs::read_to_string(first.join("history.csv")).unwrap(), history);
 
+    // Another study whose first setting is the same run: copied, not trained again.
+    let other = write_study(
+        dir.path(),
+        "other",
+        &TINY.replace("\"tanh\"", "\"sigmoid\"").replace("tanh, l2 1e-6", "sigmoid, l2 1e-6"),
+    );
+    let args2: Vec<&str> = ["experiment", &other, "--trial", "0"].iter().copied().chain(common).collect();
+    let (code, stdout, stderr) = run(&args2);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("the same run finished in") && !stdout.contains("val "), "{stdout}");
+    let copied = out.join("other/relu-seed1");
+    for f in ["history.csv", "metrics.json", "model.safetensors"] {
+        assert_eq!(
+            std::fs::read(copied.join(f)).unwrap(),
+            std::fs::read(out.join("tiny/relu-seed1").join(f)).unwrap()
+        );
+    }
+
     // The same directory with other settings is refused, not mixed.
     let args: Vec<&str> = ["experiment", &study, "--epochs", "3"].iter().copied().chain(common).collect();
     let (code, _, stderr) = run(&args);

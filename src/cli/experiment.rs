@@ -81,6 +81,17 @@ impl Events for Lines {
         );
     }
 
+    fn trial_twin(&self, study: &str, t: &Trial, twin: &std::path::Path) {
+        *self.done.lock().expect("no panics hold it") += 1;
+        println!(
+            "{study} trial {} ({}, seed {}): the same run finished in {}, copied",
+            t.index,
+            t.setting,
+            t.seed,
+            twin.display()
+        );
+    }
+
     fn trial_skipped(&self, study: &str, t: &Trial) {
         *self.done.lock().expect("no panics hold it") += 1;
         println!("{study} trial {} ({}, seed {}): finished before, kept", t.index, t.setting, t.seed);
@@ -132,6 +143,9 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
     if a.report {
         for s in &studies {
             let dir = a.out.join(&s.name);
+            if a.all && !dir.is_dir() {
+                continue; // --all reports the studies that have begun
+            }
             anyhow::ensure!(dir.is_dir(), "{}: no trials of {} there yet", dir.display(), s.name);
             let summary = write_study(s, &dir, &overrides)?;
             println!(

@@ -307,6 +307,8 @@ pub trait Events: Sync {
     fn trial_start(&self, _study: &str, _trial: &Trial) {}
     fn trial_end(&self, _study: &str, _trial: &Trial, _outcome: &Outcome) {}
     fn trial_skipped(&self, _study: &str, _trial: &Trial) {}
+    /// The trial's run had finished in `twin` (another study's): its files were copied.
+    fn trial_twin(&self, _study: &str, _trial: &Trial, _twin: &Path) {}
 }
 
 /// How a trial ended.
@@ -404,6 +406,43 @@ impl Runner<'_> {
         }
     }
 
+    /// A finished trial elsewhere under `out` (another study's, or the figures') that is the
+    /// same run as `trial` — the same model, training settings, seed, epochs and training
+    /// images, on the same adapter — if there is one.
+    fn finished_twin(&self, trial: &Trial, own: &Path) -> anyhow::Result<Option<PathBuf>> {
+        let adapter = crate::report::adapter_name(self.executor);
+        let same = |other: &Trial| {
+            other.spec == trial.spec
+                && other.seed == trial.seed
+                && other.epochs == trial.epochs
+                && other.subset == trial.subset
+        };
+        let Ok(studies) = std::fs::read_dir(&self.out) else { return Ok(None) };
+        for study in studies.flatten() {
+            let Ok(trials) = std::fs::read_dir(study.path()) else { continue };
+            for t in trials.flatten() {
+                let dir = t.path();
+                if dir == own {
+                    continue;
+                }
+                let (Ok(def), Ok(metrics)) = (
+                    std::fs::read_to_string(dir.join("trial.json")),
+                    std::fs::read_to_string(dir.join("metrics.json")),
+                ) else {
+                    continue;
+                };
+                let Ok(other) = serde_json::from_str::<Trial>(&def) else { continue };
+                let ran_on = serde_json::from_str::<serde_json::Value>(&metrics)
+                    .ok()
+                    .and_then(|m| m.get("adapter").and_then(|a| a.as_str()).map(str::to_string));
+                if same(&other) && ran_on.as_deref() == Some(adapter.as_str()) {
+                    return Ok(Some(dir));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     fn run_trial(
         &self,
         study: &str,
@@ -430,6 +469,19 @@ impl Runner<'_> {
         }
         std::fs::create_dir_all(&tdir).map_err(|e| anyhow::anyhow!("{}: {e}", tdir.display()))?;
         crate::report::write_text(&definition, &serde_json::to_string_pretty(trial)?)?;
+        if let Some(twin) = self.finished_twin(trial, &tdir)? {
+            // The same training run finished in another study (the base setting recurs in most):
+            // its files are this trial's, metrics.json last.
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&twin)?.flatten().map(|e| e.path()).collect();
+            files.retain(|f| f.is_file() && f.file_name().is_some_and(|n| n != "trial.json"));
+            files.sort_by_key(|f| f.file_name().is_some_and(|n| n == "metrics.json"));
+            for f in files {
+                let bytes = std::fs::read(&f)?;
+                crate::train::checkpoint::write_atomic(&tdir.join(f.file_name().expect("a file")), &bytes)?;
+            }
+            events.trial_twin(study, trial, &twin);
+            return Ok(());
+        }
         events.trial_start(study, trial);
         let ckpt_path = tdir.join("model.safetensors");
         let resume = if ckpt_path.exists() { Some(Checkpoint::load(&ckpt_path)?) } else { None };
