@@ -329,6 +329,24 @@ impl CpuEngine {
     }
 }
 
+impl CpuEngine {
+    /// Where one run of list `list` spends its time: each op run `reps` times in a row, timed
+    /// on the host, per run: (op, seconds), in list order.
+    pub fn profile(&mut self, list: usize, reps: usize) -> Vec<(String, f64)> {
+        let ops = std::mem::take(&mut self.lists[list]);
+        let mut out = Vec::new();
+        for op in &ops {
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                self.exec(op);
+            }
+            out.push((op.kind(), start.elapsed().as_secs_f64() / reps.max(1) as f64));
+        }
+        self.lists[list] = ops;
+        out
+    }
+}
+
 impl Engine for CpuEngine {
     fn write_f32(&mut self, t: T, data: &[f32]) -> anyhow::Result<()> {
         let mut v = self.take_f(t);

@@ -1,37 +1,51 @@
 //! Reference for shaders/pool.wgsl: max and average pooling over NHWC images, Keras semantics
-//! (windows clipped to the image; average over the cells inside; ties go to the first maximum).
+//! (windows clipped to the image; average over the cells inside; ties go to the first maximum
+//! in row-major window order). The loops run over whole pixels, C channels at a time.
 
 use super::Real;
 use crate::graph::ops::Window;
 
-/// Flat indices into x of the cells of output (b, oy, ox, ci)'s window, in row-major window order.
-fn cells(g: &Window, b: usize, oy: usize, ox: usize, ci: usize) -> impl Iterator<Item = usize> + '_ {
-    let y0 = (oy * g.sh) as isize - g.pad_top as isize;
-    let x0 = (ox * g.sw) as isize - g.pad_left as isize;
-    let ys = y0.max(0) as usize..((y0 + g.kh as isize).min(g.h as isize)) as usize;
-    let xs = x0.max(0) as usize..((x0 + g.kw as isize).min(g.w as isize)) as usize;
-    ys.flat_map(move |y| xs.clone().map(move |x| ((b * g.h + y) * g.w + x) * g.c + ci))
-}
-
-/// Every output cell (b, oy, ox, ci) in the order of its flat index.
-fn outputs(g: &Window) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
-    (0..g.batch).flat_map(move |b| {
-        (0..g.oh).flat_map(move |oy| (0..g.ow).flat_map(move |ox| (0..g.c).map(move |ci| (b, oy, ox, ci))))
-    })
+/// Every output pixel (b, oy, ox) in order, with the flat offsets in x of its window's pixels
+/// inside the image, in row-major window order (`cells` is reused between pixels).
+fn windows(g: &Window, mut f: impl FnMut(usize, &[usize])) {
+    let mut cells = Vec::with_capacity(g.kh * g.kw);
+    for b in 0..g.batch {
+        for oy in 0..g.oh {
+            let y0 = (oy * g.sh) as isize - g.pad_top as isize;
+            let ys = y0.max(0) as usize..((y0 + g.kh as isize).min(g.h as isize)).max(0) as usize;
+            for ox in 0..g.ow {
+                let x0 = (ox * g.sw) as isize - g.pad_left as isize;
+                let xs = x0.max(0) as usize..((x0 + g.kw as isize).min(g.w as isize)).max(0) as usize;
+                cells.clear();
+                for y in ys.clone() {
+                    cells.extend(xs.clone().map(|x| ((b * g.h + y) * g.w + x) * g.c));
+                }
+                f((b * g.oh + oy) * g.ow + ox, &cells);
+            }
+        }
+    }
 }
 
 /// y (B, OH, OW, C) = window maxima; argmax = the flat index in x of the first maximum.
 pub fn max_forward<F: Real>(g: &Window, x: &[F], y: &mut [F], argmax: &mut [u32]) {
-    for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
-        let mut best = cells(g, b, oy, ox, ci).next().unwrap();
-        for i in cells(g, b, oy, ox, ci) {
-            if x[i] > x[best] {
-                best = i;
+    let c = g.c;
+    windows(g, |o, cells| {
+        let (best, arg) = (&mut y[o * c..(o + 1) * c], &mut argmax[o * c..(o + 1) * c]);
+        let first = cells[0];
+        best.copy_from_slice(&x[first..first + c]);
+        for (ci, a) in arg.iter_mut().enumerate() {
+            *a = (first + ci) as u32;
+        }
+        for &p in &cells[1..] {
+            for (ci, (&v, (b, a))) in x[p..p + c].iter().zip(best.iter_mut().zip(arg.iter_mut())).enumerate()
+            {
+                if v > *b {
+                    *b = v;
+                    *a = (p + ci) as u32;
+                }
             }
         }
-        y[o] = x[best];
-        argmax[o] = best as u32;
-    }
+    });
 }
 
 /// dx = each dy sent to its window's argmax (added in output order, as the kernel does).
@@ -44,19 +58,32 @@ pub fn max_backward<F: Real>(dy: &[F], argmax: &[u32], dx: &mut [F]) {
 
 /// y (B, OH, OW, C) = the mean of each window's cells inside the image.
 pub fn avg_forward<F: Real>(g: &Window, x: &[F], y: &mut [F]) {
-    for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
-        let (sum, n) = cells(g, b, oy, ox, ci).fold((F::zero(), 0), |(s, n), i| (s + x[i], n + 1));
-        y[o] = sum / F::of(n as f64);
-    }
+    let c = g.c;
+    windows(g, |o, cells| {
+        let out = &mut y[o * c..(o + 1) * c];
+        out.fill(F::zero());
+        for &p in cells {
+            for (s, &v) in out.iter_mut().zip(&x[p..p + c]) {
+                *s += v;
+            }
+        }
+        let n = F::of(cells.len() as f64);
+        for s in out.iter_mut() {
+            *s = *s / n;
+        }
+    });
 }
 
 /// dx = each dy shared equally among its window's cells.
 pub fn avg_backward<F: Real>(g: &Window, dy: &[F], dx: &mut [F]) {
     dx.fill(F::zero());
-    for (o, (b, oy, ox, ci)) in outputs(g).enumerate() {
-        let n = cells(g, b, oy, ox, ci).count();
-        for i in cells(g, b, oy, ox, ci) {
-            dx[i] += dy[o] / F::of(n as f64);
+    let c = g.c;
+    windows(g, |o, cells| {
+        let n = F::of(cells.len() as f64);
+        for &p in cells {
+            for (d, &v) in dx[p..p + c].iter_mut().zip(&dy[o * c..(o + 1) * c]) {
+                *d += v / n;
+            }
         }
-    }
+    });
 }

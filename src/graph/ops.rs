@@ -435,6 +435,26 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The op's name for profiles: its variant, with the sizes of a matmul.
+    pub fn kind(&self) -> String {
+        match self {
+            Op::Matmul(m) => format!(
+                "Matmul {}×{}·{}{}{}",
+                m.m,
+                m.k,
+                m.n,
+                if m.trans_a { " Aᵀ" } else { "" },
+                if m.trans_b { " Bᵀ" } else { "" }
+            ),
+            other => {
+                let debug = format!("{other:?}");
+                debug.split([' ', '(', '{']).next().unwrap_or("").to_string()
+            }
+        }
+    }
+}
+
 /// The state tensor, word for word as `State` in shaders/common.wgsl: the GPU advances it after
 /// every step ([`Op::Advance`]); the host sets it before a pass.
 #[repr(C)]
