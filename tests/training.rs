@@ -104,7 +104,8 @@ fn first_losses(spec: ModelSpec, executor: &Executor) -> Vec<f32> {
 fn gpu_and_cpu_agree_step_by_step() {
     let gpu = vulkan();
     for spec in [mlp(), cnn(), every_layer()] {
-        let (on_gpu, on_cpu) = (first_losses(spec.clone(), &gpu), first_losses(spec.clone(), &Executor::Cpu));
+        let (on_gpu, on_cpu) =
+            (first_losses(spec.clone(), &gpu), first_losses(spec.clone(), &Executor::Cpu { threads: 1 }));
         assert_eq!(on_gpu.len(), 20);
         for (i, (g, c)) in on_gpu.iter().zip(&on_cpu).enumerate() {
             assert!(
@@ -129,6 +130,22 @@ fn the_same_run_twice_gives_the_same_history_and_weights() {
     let (first, second) = (run(), run());
     assert_eq!(first.0, second.0);
     assert!(first.1 == second.1, "weights differ between two identical runs");
+}
+
+#[test]
+fn the_cpu_path_gives_the_same_weights_on_one_thread_and_on_three() {
+    let data = sample();
+    for spec in [mlp(), cnn()] {
+        let run = |threads| {
+            let cpu = Executor::Cpu { threads };
+            let mut t = Trainer::new(&cpu, &data, config(spec.clone(), 1, 3), None).unwrap();
+            let losses = t.run_steps(15).unwrap();
+            (losses, t.checkpoint().unwrap().values())
+        };
+        let (one, three) = (run(1), run(3));
+        assert_eq!(one.0, three.0, "{}: losses", spec.name);
+        assert!(one.1 == three.1, "{}: weights differ between 1 and 3 threads", spec.name);
+    }
 }
 
 #[test]
@@ -164,7 +181,7 @@ fn no_kernel_sums_with_atomics() {
 #[test]
 fn resuming_continues_exactly_where_the_run_stopped() {
     let data = sample();
-    let cpu = Executor::Cpu;
+    let cpu = Executor::Cpu { threads: 2 };
     let mut straight = Trainer::new(&cpu, &data, config(cnn(), 2, 9), None).unwrap();
     straight.train_epoch(&mut Silent).unwrap();
     straight.train_epoch(&mut Silent).unwrap();

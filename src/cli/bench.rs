@@ -43,7 +43,7 @@ pub fn run(
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let profiles = [mlp(), cnn()]
         .map(|spec| bench::profile_step(&ctx, &data, &spec, 32).map(|p| (spec.name.clone(), p)));
-    let (cpu, gpu) = (Executor::Cpu, Executor::Gpu(ctx));
+    let (cpu, gpu) = (Executor::cpu(), Executor::Gpu(ctx));
     for spec in [mlp(), cnn()] {
         let g = bench::train_steps(&gpu, &data, &spec, 32, steps, reps)?;
         let c = bench::train_steps(&cpu, &data, &spec, 32, steps, reps)?;

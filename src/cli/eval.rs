@@ -4,7 +4,6 @@ use std::path::Path;
 
 use super::DeviceArgs;
 use crate::data::{FashionMnist, SplitName};
-use crate::gpu::Executor;
 use crate::report::confusion_table;
 use crate::train::{self, Checkpoint};
 
@@ -17,7 +16,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     let ckpt = Checkpoint::load(checkpoint)?;
     let data = FashionMnist::load(data_dir)?;
-    let (executor, line) = Executor::open(device.device, device.adapter.as_deref())?;
+    let (executor, line) = device.open(None)?;
     println!("{line}");
     let images = data.split(split);
     let batch = batch.unwrap_or(256).clamp(1, images.len().max(1));

@@ -8,7 +8,6 @@ use super::{DataDirArg, DeviceArgs};
 use crate::data::FashionMnist;
 use crate::experiment::report::{write_merged, write_study};
 use crate::experiment::{figures, Events, Outcome, Overrides, Runner, Study, Trial, BUILTIN};
-use crate::gpu::Executor;
 
 /// Run the report's hyperparameter studies (or your own study files) and give each claim a
 /// verdict: `experiment --list`, `experiment NAME… | --all`, `experiment figures`.
@@ -163,7 +162,8 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
     }
 
     let data = FashionMnist::load(a.data.data_dir.as_deref())?;
-    let (executor, device_line) = Executor::open(a.device.device, a.device.adapter.as_deref())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (executor, device_line) = a.device.open(Some((cores / a.jobs).max(1)))?;
     println!("{device_line}");
     let runner = Runner {
         executor: &executor,

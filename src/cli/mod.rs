@@ -163,6 +163,23 @@ pub struct DeviceArgs {
     /// Pick the adapter whose name contains this text (case-insensitive); `$WGPU_ADAPTER_NAME` works too.
     #[arg(long, value_name = "SUBSTRING")]
     pub adapter: Option<String>,
+    /// CPU path: threads for the large products (default: every core; results are the same
+    /// whatever the count).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl DeviceArgs {
+    /// Opens the executor asked for; `default_threads` applies to the CPU path when
+    /// `--threads` is not given (None: every core).
+    pub fn open(&self, default_threads: Option<usize>) -> anyhow::Result<(crate::gpu::Executor, String)> {
+        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
+        let (executor, line) = crate::gpu::Executor::open(self.device, self.adapter.as_deref())?;
+        Ok(match (self.threads.or(default_threads), executor) {
+            (Some(n), e @ crate::gpu::Executor::Cpu { .. }) => (e.with_threads(n), line),
+            (_, e) => (e, line),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use super::DeviceArgs;
 use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS, SIDE};
-use crate::gpu::Executor;
 use crate::graph::ops::State;
 use crate::graph::{Engine, Graph};
 use crate::train::{self, Checkpoint};
@@ -41,7 +40,7 @@ pub fn run(checkpoint: &Path, images: &[PathBuf], device: &DeviceArgs) -> anyhow
     anyhow::ensure!(!images.is_empty(), "give at least one image file");
     let ckpt = Checkpoint::load(checkpoint)?;
     let pixels: Vec<Vec<u8>> = images.iter().map(|p| load_image(p)).collect::<anyhow::Result<_>>()?;
-    let (executor, line) = Executor::open(device.device, device.adapter.as_deref())?;
+    let (executor, line) = device.open(None)?;
     eprintln!("{line}");
     let n = pixels.len();
     let (graph, mut engine) =

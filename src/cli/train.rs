@@ -6,7 +6,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{DeviceArgs, TrainArgs};
 use crate::data::FashionMnist;
-use crate::gpu::Executor;
 use crate::graph::{ModelSpec, Optimizer};
 use crate::report;
 use crate::train::{Checkpoint, EpochRow, Progress, TrainConfig, Trainer};
@@ -125,7 +124,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         config.batch_size,
         data.train.len()
     );
-    let (executor, device_line) = Executor::open(device.device, device.adapter.as_deref())?;
+    let (executor, device_line) = device.open(None)?;
     std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     println!("{device_line}");
     println!(

@@ -53,7 +53,13 @@ pub struct CpuEngine {
     lists: Vec<Vec<Op>>,
     buffers: Vec<Buffer>,
     counters: Counters,
+    /// Worker threads for the large products; None: everything on the calling thread.
+    pool: Option<rayon::ThreadPool>,
 }
+
+/// Products smaller than this many multiply-adds run on one thread: splitting them costs more
+/// than it saves.
+const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 impl CpuEngine {
     /// Allocates every tensor of `program`, zero-filled.
@@ -66,7 +72,17 @@ impl CpuEngine {
                 DType::U32 => Buffer::U32(vec![0; t.len]),
             })
             .collect();
-        CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default() }
+        CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default(), pool: None }
+    }
+
+    /// As [`CpuEngine::new`], with large products split over `threads` threads (1: none).
+    /// Results are identical whatever the count.
+    pub fn with_threads(program: &Program, threads: usize) -> anyhow::Result<Self> {
+        let mut engine = CpuEngine::new(program);
+        if threads > 1 {
+            engine.pool = Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?);
+        }
+        Ok(engine)
     }
 
     fn f(&self, t: T) -> &[f32] {
@@ -126,13 +142,14 @@ impl CpuEngine {
             }
             Op::Matmul(ref mm) => {
                 let mut c = self.take_f(mm.c);
-                matmul::matmul(
-                    mm,
-                    self.f(mm.a),
-                    self.f(mm.b),
-                    mm.bias.map(|b| self.f(b)),
-                    &mut c[..mm.m * mm.n],
-                );
+                let (a, b, bias, out) =
+                    (self.f(mm.a), self.f(mm.b), mm.bias.map(|b| self.f(b)), &mut c[..mm.m * mm.n]);
+                match &self.pool {
+                    Some(pool) if mm.m * mm.n * mm.k >= PARALLEL_MIN_MACS => {
+                        matmul::matmul_parallel(pool, mm, a, b, bias, out)
+                    }
+                    _ => matmul::matmul(mm, a, b, bias, out),
+                }
                 self.put_f(mm.c, c);
             }
             Op::BiasGrad { dy, db, rows, cols } => {

@@ -91,17 +91,33 @@ pub struct GpuContext {
 
 /// Where a model runs: the CPU reference or an open GPU.
 pub enum Executor {
-    Cpu,
+    /// The ndarray path, its large products split over `threads` threads.
+    Cpu {
+        threads: usize,
+    },
     Gpu(Box<GpuContext>),
 }
 
 impl Executor {
+    /// The CPU path on every core.
+    pub fn cpu() -> Executor {
+        Executor::Cpu { threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+
+    /// The CPU path with `threads` threads (the GPU is left as it is).
+    pub fn with_threads(self, threads: usize) -> Executor {
+        match self {
+            Executor::Cpu { .. } => Executor::Cpu { threads: threads.max(1) },
+            gpu => gpu,
+        }
+    }
+
     /// Opens what `kind` asks for. `adapter` (or `$WGPU_ADAPTER_NAME`) picks an adapter whose
     /// name contains it, case-insensitively. `Auto` takes a hardware GPU when there is one and
     /// otherwise the CPU path; the returned line says which.
     pub fn open(kind: DeviceKind, adapter: Option<&str>) -> anyhow::Result<(Executor, String)> {
         if kind == DeviceKind::Cpu {
-            return Ok((Executor::Cpu, "device: cpu (ndarray reference path)".into()));
+            return Ok((Executor::cpu(), "device: cpu (ndarray reference path)".into()));
         }
         let filter = adapter
             .map(str::to_owned)
@@ -131,7 +147,7 @@ impl Executor {
         };
         let Some(chosen) = chosen else {
             if kind == DeviceKind::Auto {
-                return Ok((Executor::Cpu, "device: cpu (auto: no hardware GPU adapter found)".into()));
+                return Ok((Executor::cpu(), "device: cpu (auto: no hardware GPU adapter found)".into()));
             }
             let named = filter.map(|f| format!(" whose name contains {f:?}")).unwrap_or_default();
             anyhow::bail!(
@@ -156,7 +172,7 @@ impl GpuContext {
     pub fn open(kind: DeviceKind) -> anyhow::Result<Self> {
         match Executor::open(kind, None)? {
             (Executor::Gpu(ctx), _) => Ok(*ctx),
-            (Executor::Cpu, _) => anyhow::bail!("no GPU adapter for {kind:?}"),
+            (Executor::Cpu { .. }, _) => anyhow::bail!("no GPU adapter for {kind:?}"),
         }
     }
 

@@ -29,7 +29,7 @@ pub fn save_epoch(dir: &Path, trainer: &mut Trainer) -> anyhow::Result<()> {
 /// A name for the executor in reports.
 pub fn adapter_name(executor: &Executor) -> String {
     match executor {
-        Executor::Cpu => "cpu (ndarray reference)".to_string(),
+        Executor::Cpu { .. } => "cpu (ndarray reference)".to_string(),
         Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
     }
 }
@@ -109,6 +109,9 @@ pub fn fit(
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,
     });
+    if let Executor::Cpu { threads } = executor {
+        metrics.as_object_mut().expect("an object").insert("threads".into(), (*threads).into());
+    }
     if matches!(executor, Executor::Gpu(_)) {
         let m = metrics.as_object_mut().expect("an object");
         m.insert("dispatches_per_step".into(), trainer.dispatches_per_step().into());

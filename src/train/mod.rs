@@ -81,7 +81,7 @@ pub struct TrainConfig {
 /// An engine for `program` on the chosen executor.
 pub fn engine<'a>(executor: &'a Executor, program: &Program) -> anyhow::Result<Box<dyn Engine + 'a>> {
     Ok(match executor {
-        Executor::Cpu => Box::new(CpuEngine::new(program)),
+        Executor::Cpu { threads } => Box::new(CpuEngine::with_threads(program, *threads)?),
         Executor::Gpu(ctx) => Box::new(GpuEngine::new(ctx, program)?),
     })
 }
