@@ -144,6 +144,46 @@ pub fn train_steps(
     })
 }
 
+/// Sums a profile's entries by name: (name, count, seconds), slowest first.
+fn by_name(entries: Vec<(String, f64)>) -> Vec<(String, usize, f64)> {
+    let mut out: Vec<(String, usize, f64)> = Vec::new();
+    for (name, seconds) in entries {
+        match out.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.2 += seconds;
+            }
+            None => out.push((name, 1, seconds)),
+        }
+    }
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    out
+}
+
+/// Where one CPU training step of `spec` spends its time, on one thread, by op:
+/// (op, count per step, seconds per step), slowest first.
+pub fn profile_cpu_step(
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<Vec<(String, usize, f64)>> {
+    use crate::data::SplitName;
+    let graph = crate::graph::Graph::build(
+        spec,
+        batch,
+        &[(SplitName::Train, data.train.len())],
+        Some(spec.training.optimizer),
+        1,
+    )?;
+    let mut cpu = crate::cpu::CpuEngine::new(&graph.program);
+    graph.upload_split(&mut cpu, SplitName::Train, &data.train.images, &data.train.labels)?;
+    let order: Vec<u32> = (0..data.train.len() as u32).collect();
+    cpu.write_u32(graph.splits[&SplitName::Train].index, &order)?;
+    let list = graph.train_pass.ok_or_else(|| anyhow::anyhow!("no training pass"))?.full;
+    cpu.run(list, 1)?;
+    Ok(by_name(cpu.profile(list, 5)))
+}
+
 /// Where one GPU training step of `spec` spends its time, by kernel entry point:
 /// (entry point, launches per step, seconds per step), slowest first.
 pub fn profile_step(
@@ -164,16 +204,5 @@ pub fn profile_step(
     graph.upload_split(&mut gpu, SplitName::Train, &data.train.images, &data.train.labels)?;
     let list = graph.train_pass.unwrap().full;
     gpu.run(list, 1)?;
-    let mut by_name: Vec<(String, usize, f64)> = Vec::new();
-    for (name, seconds) in gpu.profile(list, 10)? {
-        match by_name.iter_mut().find(|(n, _, _)| *n == name) {
-            Some(entry) => {
-                entry.1 += 1;
-                entry.2 += seconds;
-            }
-            None => by_name.push((name, 1, seconds)),
-        }
-    }
-    by_name.sort_by(|a, b| b.2.total_cmp(&a.2));
-    Ok(by_name)
+    Ok(by_name(gpu.profile(list, 10)?))
 }

@@ -109,6 +109,8 @@ fn a_training_run_leaves_its_files_and_they_serve_eval_predict_and_resume() {
     {
         assert!(metrics.get(key).is_some(), "metrics.json lacks {key}");
     }
+    // Hyperparameters as the user gave them (the MLP's SGD at 0.1), not widened from f32.
+    assert_eq!(metrics["optimizer"]["lr"].as_f64(), Some(0.1), "{}", metrics["optimizer"]);
     assert!(std::fs::read_to_string(out.join("summary.md"))
         .unwrap()
         .contains("![loss and accuracy per epoch](curves.png)"));
@@ -277,4 +279,76 @@ fn bad_input_is_one_line() {
         &["train", "--device", "vulkan", "--data-dir", SAMPLE, "--batch-size", "1800", "--model", "cnn"],
         "batch",
     );
+}
+
+#[test]
+fn bench_and_huge_models_are_one_line_errors_and_leave_no_run_directory() {
+    assert_one_line_error(&["bench", "--device", "vulkan", "--data-dir", SAMPLE, "--reps", "0"], "--reps");
+    assert_one_line_error(&["bench", "--device", "vulkan", "--data-dir", SAMPLE, "--steps", "0"], "--steps");
+    // A data set with fewer training images than one batch: 20 images, 18 of them for training.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny-data");
+    std::fs::create_dir(&tiny).unwrap();
+    let data = gpu_fmnist::data::FashionMnist::load_dir(Path::new(SAMPLE)).unwrap();
+    let write_idx = |name: &str, magic: u32, dims: &[u32], bytes: &[u8]| {
+        let mut out = magic.to_be_bytes().to_vec();
+        for d in dims {
+            out.extend(d.to_be_bytes());
+        }
+        out.extend(bytes);
+        std::fs::write(tiny.join(name), out).unwrap();
+    };
+    for (prefix, split) in [("train", &data.val), ("t10k", &data.test)] {
+        let n = 20.min(split.len());
+        write_idx(
+            &format!("{prefix}-images-idx3-ubyte"),
+            0x803,
+            &[n as u32, 28, 28],
+            &split.images[..n * 784],
+        );
+        write_idx(&format!("{prefix}-labels-idx1-ubyte"), 0x801, &[n as u32], &split.labels[..n]);
+    }
+    assert_one_line_error(
+        &["bench", "--device", "vulkan", "--data-dir", tiny.to_str().unwrap()],
+        "training images",
+    );
+    let model = dir.path().join("huge.toml");
+    std::fs::write(
+        &model,
+        "name = \"huge\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 3000000000\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("never");
+    assert_one_line_error(
+        &[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "GiB",
+    );
+    assert!(!out.exists(), "a run that could not start left its directory behind");
+}
+
+#[test]
+fn a_closed_pipe_ends_the_program_quietly() {
+    // The read end is closed before the program writes anything, as `| head -0` would.
+    for args in [&["experiment", "--list"][..], &["summary", "--model", "cnn"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
 }

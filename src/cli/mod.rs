@@ -92,6 +92,9 @@ struct BenchArgs {
     /// Training steps per timed run.
     #[arg(long, default_value_t = 50)]
     steps: usize,
+    /// Thread counts to time the CPU path at, e.g. `1,2`.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    threads: Vec<usize>,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -209,6 +212,7 @@ pub fn run() -> anyhow::Result<()> {
             args.reps,
             args.data.data_dir.as_deref(),
             args.steps,
+            &args.threads,
         ),
         Command::Experiment(args) => experiment::run(&args),
         Command::Check(args) => {

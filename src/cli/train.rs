@@ -125,7 +125,6 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         data.train.len()
     );
     let (executor, device_line) = device.open(None)?;
-    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     println!("{device_line}");
     println!(
         "data: {} train, {} validation, {} test images from {}",
@@ -146,6 +145,8 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         out.display()
     );
     let mut trainer = Trainer::new(&executor, &data, config.clone(), resume.as_ref())?;
+    // The run directory exists only once the run can start.
+    std::fs::create_dir_all(&out).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
     if let Some(c) = &resume {
         println!("resuming after epoch {} (step {})", c.epoch, c.step);
     }

@@ -57,32 +57,69 @@ pub struct CpuEngine {
     pool: Option<rayon::ThreadPool>,
 }
 
+/// MemAvailable from /proc/meminfo (Linux); None where it cannot be read.
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Products smaller than this many multiply-adds run on one thread: splitting them costs more
 /// than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
 
 impl CpuEngine {
-    /// Allocates every tensor of `program`, zero-filled.
+    /// Allocates every tensor of `program`, zero-filled; panics where memory runs out (the
+    /// checks and tests, whose programs are small). Executors use [`CpuEngine::with_threads`].
     pub fn new(program: &Program) -> Self {
-        let buffers = program
-            .tensors
-            .iter()
-            .map(|t| match t.dtype {
-                DType::F32 => Buffer::F32(vec![0.0; t.len]),
-                DType::U32 => Buffer::U32(vec![0; t.len]),
-            })
-            .collect();
-        CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default(), pool: None }
+        Self::with_threads(program, 1).expect("the program fits in memory")
     }
 
     /// As [`CpuEngine::new`], with large products split over `threads` threads (1: none).
     /// Results are identical whatever the count.
+    /// Memory that cannot be had is an error, not an abort: the total is checked against the
+    /// memory available, and each tensor is reserved before it is filled.
     pub fn with_threads(program: &Program, threads: usize) -> anyhow::Result<Self> {
-        let mut engine = CpuEngine::new(program);
-        if threads > 1 {
-            engine.pool = Some(rayon::ThreadPoolBuilder::new().num_threads(threads).build()?);
+        let bytes = program
+            .tensors
+            .iter()
+            .try_fold(0usize, |sum, t| t.len.checked_mul(4).and_then(|b| sum.checked_add(b)));
+        let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
+        let bytes = bytes.ok_or_else(|| {
+            anyhow::anyhow!("the model's tensors do not fit in this machine's address space")
+        })?;
+        if let Some(available) = available_memory() {
+            anyhow::ensure!(
+                bytes <= available,
+                "the model needs {:.1} GiB of memory on the CPU path and {:.1} GiB are available: make it smaller or the batch smaller",
+                gib(bytes),
+                gib(available)
+            );
         }
-        Ok(engine)
+        let mut buffers = Vec::with_capacity(program.tensors.len());
+        for t in &program.tensors {
+            let fail = |_| anyhow::anyhow!("cannot allocate {:.1} GiB for tensor {}", gib(t.len * 4), t.name);
+            buffers.push(match t.dtype {
+                DType::F32 => {
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(t.len).map_err(fail)?;
+                    v.resize(t.len, 0.0);
+                    Buffer::F32(v)
+                }
+                DType::U32 => {
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(t.len).map_err(fail)?;
+                    v.resize(t.len, 0);
+                    Buffer::U32(v)
+                }
+            });
+        }
+        let pool = match threads {
+            0 | 1 => None,
+            n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
+        };
+        Ok(CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default(), pool })
     }
 
     fn f(&self, t: T) -> &[f32] {

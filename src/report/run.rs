@@ -104,7 +104,8 @@ pub fn fit(
         "adapter": adapter,
         "seed": config.seed,
         "batch_size": config.batch_size,
-        "optimizer": config.optimizer,
+        // Through its own JSON text, so that an f32 0.1 reads 0.1 and not 0.10000000149011612.
+        "optimizer": serde_json::from_str::<serde_json::Value>(&serde_json::to_string(&config.optimizer)?)?,
         "parameters": config.spec.parameters()?,
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,
