@@ -352,3 +352,74 @@ fn a_closed_pipe_ends_the_program_quietly() {
         assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn ctrl_c_checkpoints_where_training_stopped_and_resume_finishes_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (straight, cut) = (dir.path().join("straight"), dir.path().join("cut"));
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--model",
+            "cnn",
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+            "--epochs",
+            "6",
+            "--seed",
+            "4",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([out.to_str().unwrap().to_string()])
+        .collect()
+    };
+    let (code, _, stderr) = run(&args(&straight).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{stderr}");
+
+    let child = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist"))
+        .args(args(&cut))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first epoch has been saved, Ctrl-C.
+    let started = std::time::Instant::now();
+    while !cut.join("history.csv").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sends SIGINT to the child we spawned.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted after step") && stderr.contains("--resume"), "{stderr}");
+    assert!(!cut.join("metrics.json").exists());
+
+    let ckpt = cut.join("model.safetensors");
+    let (code, stdout, stderr) = run(&[
+        "train",
+        "--resume",
+        ckpt.to_str().unwrap(),
+        "--epochs",
+        "6",
+        "--device",
+        "cpu",
+        "--data-dir",
+        SAMPLE,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let columns = |p: &Path| -> Vec<String> {
+        std::fs::read_to_string(p.join("history.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(columns(&straight), columns(&cut), "the resumed run differs from the straight one");
+}

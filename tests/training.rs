@@ -8,7 +8,9 @@ use gpu_fmnist::gpu::kernels::SHADERS;
 use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext};
 use gpu_fmnist::graph::model::{cnn, mlp, Activation, Layer, Size2, TrainDefaults};
 use gpu_fmnist::graph::{ModelSpec, Optimizer, Padding};
-use gpu_fmnist::train::{Checkpoint, Silent, TrainConfig, Trainer};
+use std::sync::atomic::AtomicBool;
+
+use gpu_fmnist::train::{Checkpoint, Diverged, Interrupted, Silent, TrainConfig, Trainer};
 
 fn sample() -> FashionMnist {
     FashionMnist::load(Some(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample")))).unwrap()
@@ -201,4 +203,89 @@ fn resuming_continues_exactly_where_the_run_stopped() {
     };
     assert_eq!(key(&straight), key(&resumed));
     assert!(straight.checkpoint().unwrap().values() == resumed.checkpoint().unwrap().values());
+}
+
+/// Trains 2 epochs of a model with BatchNorm and dropout straight, and again with a stop asked
+/// for in the middle of epoch 2, a checkpoint written there, and a new trainer resumed from it:
+/// the histories and every weight, statistic and optimizer slot must be equal, bit for bit.
+fn interrupted_and_resumed_equals_straight(executor: &Executor) {
+    let data = sample();
+    let spec = every_layer();
+    let mut straight = Trainer::new(executor, &data, config(spec.clone(), 2, 21), None).unwrap();
+    straight.train_epoch(&mut Silent).unwrap();
+    straight.train_epoch(&mut Silent).unwrap();
+
+    let mut first = Trainer::new(executor, &data, config(spec.clone(), 2, 21), None).unwrap();
+    first.train_epoch(&mut Silent).unwrap();
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(true)));
+    first.stop = stop;
+    let e = first.train_epoch(&mut Silent).unwrap_err();
+    let at = *e.downcast_ref::<Interrupted>().expect("interrupted");
+    assert_eq!(at.epoch, 2);
+    assert!(at.step > 0 && at.step < 56, "mid-epoch: {at:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    first.checkpoint().unwrap().save(&path).unwrap();
+    let ckpt = Checkpoint::load(&path).unwrap();
+    assert_eq!(ckpt.epoch, 1);
+    assert_eq!(ckpt.step, 57 + at.step as u64);
+    assert_eq!(ckpt.partial.as_ref().map(|p| p.steps), Some(at.step));
+
+    let mut resumed = Trainer::new(executor, &data, config(spec, 2, 21), Some(&ckpt)).unwrap();
+    resumed.train_epoch(&mut Silent).unwrap();
+    let key = |t: &Trainer| {
+        t.history
+            .iter()
+            .map(|r| (r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&straight), key(&resumed));
+    assert_eq!(straight.step, resumed.step);
+    let (a, b) = (straight.checkpoint().unwrap(), resumed.checkpoint().unwrap());
+    assert!(a.values() == b.values(), "weights and statistics differ");
+    assert!(a.slots == b.slots, "optimizer slots differ");
+}
+
+#[test]
+fn an_interrupted_epoch_resumes_to_the_same_bits_on_the_cpu() {
+    interrupted_and_resumed_equals_straight(&Executor::Cpu { threads: 2 });
+}
+
+#[test]
+fn an_interrupted_epoch_resumes_to_the_same_bits_on_lavapipe() {
+    interrupted_and_resumed_equals_straight(&vulkan());
+}
+
+#[test]
+fn a_diverging_run_names_its_epoch_and_step() {
+    let data = sample();
+    let mut spec = mlp();
+    spec.training.optimizer = Optimizer::Sgd { lr: 1e6, momentum: 0.0, nesterov: false };
+    for executor in [Executor::Cpu { threads: 1 }, vulkan()] {
+        let mut t = Trainer::new(&executor, &data, config(spec.clone(), 1, 1), None).unwrap();
+        let e = t.train_epoch(&mut Silent).unwrap_err();
+        let d = e.downcast_ref::<Diverged>().unwrap_or_else(|| panic!("not a divergence: {e}"));
+        assert_eq!(d.epoch, 1);
+        assert!(d.step >= 1 && d.step <= 57, "{d:?}");
+        assert!(e.to_string().contains(&format!("step {} of epoch 1", d.step)), "{e}");
+    }
+}
+
+#[test]
+fn a_damaged_checkpoint_is_refused() {
+    let data = sample();
+    let cpu = Executor::Cpu { threads: 1 };
+    let mut t = Trainer::new(&cpu, &data, config(mlp(), 1, 1), None).unwrap();
+    t.run_steps(3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    t.checkpoint().unwrap().save(&path).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 5;
+    bytes[last] ^= 0x40; // one bit of the last tensor
+    std::fs::write(&path, &bytes).unwrap();
+    let e = Checkpoint::load(&path).unwrap_err().to_string();
+    assert!(e.contains("checksum"), "{e}");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(Checkpoint::load(&path).is_err());
 }

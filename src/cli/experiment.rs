@@ -184,8 +184,14 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         None => studies.iter().map(|s| s.trials(&overrides).len()).sum(),
     };
     let events = Lines { start: Instant::now(), done: Mutex::new(0), total };
+    super::stop_on_signals();
     for s in &studies {
-        runner.run(s, a.trial, &events)?;
+        runner.run(s, a.trial, &events).map_err(|e| match e.downcast_ref::<crate::train::Interrupted>() {
+            Some(_) => {
+                anyhow::anyhow!("{e:#}; every trial checkpointed where it stopped: the same command resumes")
+            }
+            None => e,
+        })?;
         if a.trial.is_none() {
             let summary = write_study(s, &runner.study_dir(s), &overrides)?;
             write_merged(&a.out, &order())?;

@@ -221,6 +221,27 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
+/// Ctrl-C (SIGINT) and SIGTERM ask training to stop after its current chunk of steps, with a
+/// checkpoint of where it stopped; a second one ends the program at once.
+pub fn stop_on_signals() {
+    #[cfg(unix)]
+    {
+        extern "C" fn on_signal(signal: libc::c_int) {
+            crate::train::STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: signal() is async-signal-safe; the next one gets the default action.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic and resets its own disposition.
+            unsafe {
+                libc::signal(signal, on_signal as *const () as libc::sighandler_t);
+            }
+        }
+    }
+}
+
 /// lavapipe prints "XDG_RUNTIME_DIR is invalid" for every instance when the variable is unset;
 /// point it at a private directory (called once at start-up, before any thread exists).
 pub fn quiet_lavapipe() {

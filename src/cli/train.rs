@@ -8,7 +8,7 @@ use super::{DeviceArgs, TrainArgs};
 use crate::data::FashionMnist;
 use crate::graph::{ModelSpec, Optimizer};
 use crate::report;
-use crate::train::{Checkpoint, EpochRow, Progress, TrainConfig, Trainer};
+use crate::train::{Checkpoint, EpochRow, Interrupted, Progress, TrainConfig, Trainer};
 
 /// A progress bar per epoch, and Keras's one line per epoch when it ends.
 struct Bar {
@@ -151,7 +151,21 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         println!("resuming after epoch {} (step {})", c.epoch, c.step);
     }
     let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
-    let done = report::fit(&mut trainer, &executor, device.device, &out, &mut bar)?;
+    super::stop_on_signals();
+    let done = report::fit(&mut trainer, &executor, device.device, &out, &mut bar).map_err(|e| {
+        if let Some(bar) = bar.bar.take() {
+            bar.abandon();
+        }
+        match e.downcast_ref::<Interrupted>() {
+            Some(i) => anyhow::anyhow!(
+                "{i}; {} holds where it stopped: resume with `gpu-fmnist train --resume {} --epochs {}`",
+                out.join("model.safetensors").display(),
+                out.join("model.safetensors").display(),
+                config.epochs
+            ),
+            None => e,
+        }
+    })?;
     println!(
         "test: loss {:.4}, accuracy {:.4} ({} images)",
         done.test.loss,

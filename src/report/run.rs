@@ -8,7 +8,7 @@ use super::{confusion_csv, history_csv, plot_confusion, plot_curves, summary_md,
 use crate::data::SplitName;
 use crate::gpu::{DeviceKind, Executor};
 use crate::graph::model::summary;
-use crate::train::{Evaluation, Progress, Trainer};
+use crate::train::{Evaluation, Interrupted, Progress, Trainer};
 
 /// The files a finished run directory holds, for messages.
 pub const RUN_FILES: &str =
@@ -46,8 +46,16 @@ pub fn fit(
 ) -> anyhow::Result<Finished> {
     let start = Instant::now();
     while trainer.epoch < trainer.config.epochs {
-        trainer.train_epoch(progress)?;
-        save_epoch(dir, trainer)?;
+        match trainer.train_epoch(progress) {
+            Ok(_) => save_epoch(dir, trainer)?,
+            // Where it stopped, mid-epoch, so that `--resume` goes on from there. (A diverged
+            // run keeps the last good epoch's checkpoint instead.)
+            Err(e) if e.is::<Interrupted>() => {
+                save_epoch(dir, trainer)?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
     let test = trainer.evaluate(SplitName::Test)?;
     let train = trainer.evaluate(SplitName::Train)?;

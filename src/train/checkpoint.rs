@@ -8,7 +8,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
-use super::EpochRow;
+use super::{EpochRow, Partial};
 use crate::graph::{ModelSpec, Optimizer};
 
 const FORMAT: &str = "gpu-fmnist/1";
@@ -30,6 +30,8 @@ pub struct Checkpoint {
     /// Optimizer slots by `<weight>/slot<i>`.
     pub slots: HashMap<String, Vec<f32>>,
     pub history: Vec<EpochRow>,
+    /// Where an interrupted epoch stopped (None: at an epoch's end).
+    pub partial: Option<Partial>,
 }
 
 fn bytes(v: &[f32]) -> Vec<u8> {
@@ -52,12 +54,14 @@ impl Checkpoint {
             names.push((format!("optimizer/{name}"), vec![v.len()]));
             buffers.push(bytes(v));
         }
+        let sum = checksum(names.iter().map(|n| n.0.as_str()).zip(&buffers));
         let views: Vec<(String, TensorView)> = names
             .into_iter()
             .zip(&buffers)
             .map(|((name, shape), data)| Ok((name, TensorView::new(Dtype::F32, shape, data)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
-        let metadata = HashMap::from([
+        let mut metadata = HashMap::from([
+            ("checksum".to_string(), sum),
             ("format".to_string(), FORMAT.to_string()),
             (
                 "layout".to_string(),
@@ -72,6 +76,9 @@ impl Checkpoint {
             ("step".to_string(), self.step.to_string()),
             ("history".to_string(), serde_json::to_string(&self.history)?),
         ]);
+        if let Some(p) = &self.partial {
+            metadata.insert("partial".to_string(), serde_json::to_string(p)?);
+        }
         let data = safetensors::serialize(views, Some(metadata))?;
         write_atomic(path, &data)
     }
@@ -99,6 +106,13 @@ impl Checkpoint {
         let spec: ModelSpec = serde_json::from_str(get("spec")?)
             .map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
         let tensors = SafeTensors::deserialize(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+        let mut stored: Vec<(String, Vec<u8>)> =
+            tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect();
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        anyhow::ensure!(
+            get("checksum")? == &checksum(stored.iter().map(|(n, d)| (n.as_str(), d))),
+            "{shown}: the tensors do not match the checksum in the metadata: the file is damaged"
+        );
         let floats = |name: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
             let t = tensors.tensor(name).map_err(|_| anyhow::anyhow!("{shown}: no tensor {name}"))?;
             anyhow::ensure!(t.dtype() == Dtype::F32, "{shown}: {name} is {:?}, not F32", t.dtype());
@@ -134,6 +148,12 @@ impl Checkpoint {
             step: parse("step")?,
             history: serde_json::from_str(get("history")?)
                 .map_err(|e| anyhow::anyhow!("{shown}: bad history: {e}"))?,
+            partial: match meta.get("partial") {
+                Some(p) => Some(
+                    serde_json::from_str(p).map_err(|e| anyhow::anyhow!("{shown}: bad `partial`: {e}"))?,
+                ),
+                None => None,
+            },
             spec,
             weights,
             slots,
@@ -144,6 +164,20 @@ impl Checkpoint {
     pub fn values(&self) -> Vec<Vec<f32>> {
         self.weights.iter().map(|(_, _, v)| v.clone()).collect()
     }
+}
+
+/// FNV-1a (64 bits) over every tensor's name and bytes, in name order, as 16 hex digits: what
+/// `load` checks, so that a damaged or altered file is an error rather than a wrong model.
+fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> String {
+    let mut sorted: Vec<(&str, &Vec<u8>)> = tensors.collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, data) in sorted {
+        for &b in name.as_bytes().iter().chain([0u8].iter()).chain(data.iter()) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// Writes `data` to a temporary file beside `path`, flushes it, then renames it over `path`.

@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::cpu::CpuEngine;
 use crate::data::{FashionMnist, SplitName, CLASSES};
 use crate::gpu::{Executor, GpuEngine};
 use crate::graph::model::initial_values;
-use crate::graph::ops::{Record, State};
+use crate::graph::ops::{Record, State, RECORD_WIDTH};
 use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
 use crate::rng::Rng;
 
@@ -56,11 +57,36 @@ pub trait Progress {
 
 /// The training loss became NaN or infinite: the run cannot go on.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("the training loss is {loss} in epoch {epoch}: lower the learning rate")]
+#[error("the training loss became {loss} at step {step} of epoch {epoch}: lower the learning rate")]
 pub struct Diverged {
     /// The epoch (1-based) in which it happened.
     pub epoch: usize,
+    /// The first step (1-based, within the epoch) whose loss is not finite.
+    pub step: usize,
     pub loss: f64,
+}
+
+/// Training stopped because a stop was asked for ([`Trainer::stop`]), between two chunks of
+/// steps; [`Trainer::checkpoint`] then holds where it stopped, mid-epoch.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("interrupted after step {step} of epoch {epoch}")]
+pub struct Interrupted {
+    pub epoch: usize,
+    pub step: usize,
+}
+
+/// The process-wide stop request that a signal handler sets (see `cli`); every trainer watches
+/// it unless given a flag of its own.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Where an interrupted epoch stopped: its full steps done, their records (loss, correct,
+/// count per step) and seconds. Checkpoints carry it so that a resumed epoch continues the
+/// same running means over the same batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    pub steps: usize,
+    pub records: Vec<f32>,
+    pub seconds: f64,
 }
 
 /// Reports nothing.
@@ -110,6 +136,10 @@ pub struct Trainer<'a> {
     pub history: Vec<EpochRow>,
     /// Engine counters over the last training epoch (validation included).
     pub last_epoch: Counters,
+    /// Set (by a signal handler, or a test) to stop between two chunks of steps.
+    pub stop: &'static AtomicBool,
+    /// The current epoch's progress when it was interrupted.
+    pub partial: Option<Partial>,
 }
 
 impl<'a> Trainer<'a> {
@@ -142,6 +172,8 @@ impl<'a> Trainer<'a> {
             step: 0,
             history: Vec::new(),
             last_epoch: Counters::default(),
+            stop: &STOP,
+            partial: None,
         };
         match resume {
             Some(c) => {
@@ -150,6 +182,7 @@ impl<'a> Trainer<'a> {
                 trainer.epoch = c.epoch;
                 trainer.step = c.step;
                 trainer.history = c.history.clone();
+                trainer.partial = c.partial.clone();
             }
             None => {
                 let mut rng = Rng::new(trainer.config.seed);
@@ -184,54 +217,75 @@ impl<'a> Trainer<'a> {
         order
     }
 
+    /// What the GPU needs before an epoch's steps: the shuffled order, the state at the epoch's
+    /// first step (or at the step an interrupted epoch stopped at), and the optimizer's rate
+    /// for each step. Returns the pass and the full steps already done.
+    fn start_epoch(&mut self) -> anyhow::Result<(crate::graph::schedule::Pass, usize)> {
+        let pass = self.graph.train_pass.unwrap();
+        let split = self.graph.splits[&SplitName::Train];
+        let order = self.epoch_order(self.epoch, split.len);
+        self.engine.write_u32(split.index, &order)?;
+        let done = self.partial.as_ref().map_or(0, |p| p.steps);
+        let first = self.step - done as u64;
+        let state = State {
+            step: self.step as u32,
+            cursor: (done * self.config.batch_size) as u32,
+            record: done as u32,
+        };
+        self.engine.write_u32(self.graph.state, state.words())?;
+        self.engine.write_f32(self.graph.rates, &self.config.optimizer.step_rates(first, pass.steps))?;
+        if let Some(p) = &self.partial {
+            self.engine.write_f32(self.graph.records, &p.records)?;
+        }
+        Ok((pass, done))
+    }
+
     /// Runs `steps` training steps of the current epoch from its start, without validation:
     /// the agreement and determinism tests use it.
     pub fn run_steps(&mut self, steps: usize) -> anyhow::Result<Vec<f32>> {
-        let pass = self.start_epoch()?;
+        let (pass, _) = self.start_epoch()?;
         self.engine.run(pass.full, steps.min(pass.full_steps))?;
         self.step += steps as u64;
         let records = self.engine.read_f32(self.graph.records)?;
         Ok(Record::rows(&records).iter().take(steps).map(|r| r.loss).collect())
     }
 
-    /// What the GPU needs before an epoch's steps: the shuffled order, the state at the epoch's
-    /// first step, and the optimizer's rate for each step.
-    fn start_epoch(&mut self) -> anyhow::Result<crate::graph::schedule::Pass> {
-        let pass = self.graph.train_pass.unwrap();
-        let split = self.graph.splits[&SplitName::Train];
-        let order = self.epoch_order(self.epoch, split.len);
-        self.engine.write_u32(split.index, &order)?;
-        self.engine.write_u32(self.graph.state, State::at_step(self.step).words())?;
-        self.engine.write_f32(self.graph.rates, &self.config.optimizer.step_rates(self.step, pass.steps))?;
-        Ok(pass)
-    }
-
-    /// One epoch over the shuffled training set, then validation.
+    /// One epoch over the shuffled training set, then validation; an interrupted epoch goes on
+    /// from where it stopped. Stops between two chunks of steps when [`Trainer::stop`] is set
+    /// ([`Interrupted`]), and on a loss that is not finite ([`Diverged`]).
     pub fn train_epoch(&mut self, progress: &mut dyn Progress) -> anyhow::Result<EpochRow> {
         let start = Instant::now();
         let before = self.engine.counters();
-        let pass = self.start_epoch()?;
+        let (pass, mut done) = self.start_epoch()?;
+        let earlier_seconds = self.partial.take().map_or(0.0, |p| p.seconds);
         progress.epoch_start(self.epoch + 1, self.config.epochs, pass.steps);
         let chunk = pass.full_steps.div_ceil(PROGRESS_READS).max(1);
-        let mut done = 0;
         while done < pass.full_steps {
             let n = chunk.min(pass.full_steps - done);
             self.engine.run(pass.full, n)?;
             done += n;
+            self.step += n as u64;
             if done < pass.steps {
-                let (loss, accuracy) = summarize(&self.engine.read_f32(self.graph.records)?, done);
+                let records = self.engine.read_f32(self.graph.records)?;
+                self.check_finite(&records, done)?;
+                let (loss, accuracy) = summarize(&records, done);
                 let rate = (done * self.config.batch_size) as f64 / start.elapsed().as_secs_f64();
                 progress.steps(done, loss, accuracy, rate);
+                if self.stop.load(Ordering::SeqCst) && done < pass.full_steps {
+                    let records = records[..done * RECORD_WIDTH].to_vec();
+                    let seconds = earlier_seconds + start.elapsed().as_secs_f64();
+                    self.partial = Some(Partial { steps: done, records, seconds });
+                    return Err(Interrupted { epoch: self.epoch + 1, step: done }.into());
+                }
             }
         }
         if let Some((last, _)) = pass.last {
             self.engine.run(last, 1)?;
+            self.step += 1;
         }
-        let (train_loss, train_accuracy) = summarize(&self.engine.read_f32(self.graph.records)?, pass.steps);
-        if !train_loss.is_finite() {
-            return Err(Diverged { epoch: self.epoch + 1, loss: train_loss }.into());
-        }
-        self.step += pass.steps as u64;
+        let records = self.engine.read_f32(self.graph.records)?;
+        self.check_finite(&records, pass.steps)?;
+        let (train_loss, train_accuracy) = summarize(&records, pass.steps);
         let val = self.evaluate(SplitName::Val)?;
         self.epoch += 1;
         let row = EpochRow {
@@ -240,7 +294,7 @@ impl<'a> Trainer<'a> {
             train_accuracy,
             val_loss: val.loss,
             val_accuracy: val.accuracy,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: earlier_seconds + start.elapsed().as_secs_f64(),
         };
         let after = self.engine.counters();
         self.last_epoch = Counters {
@@ -251,6 +305,19 @@ impl<'a> Trainer<'a> {
         self.history.push(row.clone());
         progress.epoch_end(&row);
         Ok(row)
+    }
+
+    /// [`Diverged`] at the first of the epoch's first `steps` records whose loss is not finite.
+    fn check_finite(&self, records: &[f32], steps: usize) -> anyhow::Result<()> {
+        match Record::rows(records).iter().take(steps).position(|r| !r.loss.is_finite()) {
+            Some(i) => Err(Diverged {
+                epoch: self.epoch + 1,
+                step: i + 1,
+                loss: Record::rows(records)[i].loss as f64,
+            }
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// One pass over a split in inference mode.
@@ -279,6 +346,7 @@ impl<'a> Trainer<'a> {
             weights,
             slots: self.graph.read_slots(self.engine.as_mut())?.into_iter().collect(),
             history: self.history.clone(),
+            partial: self.partial.clone(),
         })
     }
 }
