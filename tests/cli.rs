@@ -144,6 +144,58 @@ fn a_training_run_leaves_its_files_and_they_serve_eval_predict_and_resume() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.matches("Ankle boot").count(), 2, "{stdout}");
 
+    // Outputs other programs read: predict --json and --top, eval --json.
+    let (code, stdout, stderr) = run(&[
+        "predict",
+        "--checkpoint",
+        ckpt_s,
+        "--device",
+        "cpu",
+        "--json",
+        "--top",
+        "3",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let p: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let first = &p["predictions"][0];
+    let probs: Vec<f64> =
+        first["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(probs.len(), 10);
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{probs:?}");
+    assert_eq!(first["top"].as_array().unwrap().len(), 3);
+    assert_eq!(first["class"], "Ankle boot");
+    assert_eq!(first["top"][0]["class"], "Ankle boot");
+    assert!(first["top"][0]["probability"].as_f64() >= first["top"][1]["probability"].as_f64());
+    let (code, stdout, _) =
+        run(&["predict", "--checkpoint", ckpt_s, "--device", "cpu", "--top", "2", png.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches('%').count(), 2, "{stdout}");
+    let (code, stdout, stderr) = run(&[
+        "eval",
+        "--checkpoint",
+        ckpt_s,
+        "--device",
+        "cpu",
+        "--data-dir",
+        SAMPLE,
+        "--split",
+        "val",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let e: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(e["images"], 200);
+    let counted: u64 = e["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 200);
+    assert!(e["accuracy"].as_f64().unwrap() > 0.5 && e["loss"].as_f64().is_some());
+
     // Resume for a second epoch: the history grows, the checkpoint records two epochs.
     let (code, stdout, stderr) =
         run(&["train", "--resume", ckpt_s, "--epochs", "2", "--device", "cpu", "--data-dir", SAMPLE]);

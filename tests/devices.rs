@@ -49,8 +49,7 @@ fn devices_command_shows_llvmpipe() {
     let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist")).arg("devices").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(
-        text.contains("llvmpipe") && text.contains("Vulkan") && text.contains("timestamp queries"),
-        "{text}"
-    );
+    // lavapipe here; a hardware GPU elsewhere.
+    let adapter = text.contains("llvmpipe") || text.contains("DiscreteGpu") || text.contains("IntegratedGpu");
+    assert!(adapter && text.contains("Vulkan") && text.contains("timestamp queries"), "{text}");
 }

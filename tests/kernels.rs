@@ -50,6 +50,10 @@ fn every_backend_wgpu_finds_passes_the_quick_check() {
         found.iter().any(|a| a.get_info().backend == wgpu::Backend::Vulkan),
         "no Vulkan adapter: {names:?}"
     );
+    if std::env::var_os("CI").is_some() {
+        // CI installs Mesa's EGL: GL must be there too, not silently missing.
+        assert!(found.iter().any(|a| a.get_info().backend == wgpu::Backend::Gl), "no GL adapter: {names:?}");
+    }
     for (adapter, name) in found.iter().zip(&names) {
         let ctx = GpuContext::from_adapter(adapter).unwrap();
         let fails = failures(&ctx, 99, Size::Quick);

@@ -289,3 +289,37 @@ fn a_damaged_checkpoint_is_refused() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     assert!(Checkpoint::load(&path).is_err());
 }
+
+#[test]
+fn a_checkpoint_of_another_model_or_with_other_tensors_is_refused() {
+    let data = sample();
+    let cpu = Executor::Cpu { threads: 1 };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    let mut t = Trainer::new(&cpu, &data, config(mlp(), 1, 1), None).unwrap();
+    t.run_steps(1).unwrap();
+    let good = t.checkpoint().unwrap();
+    let shown = |c: &Checkpoint| {
+        c.save(&path).unwrap();
+        Checkpoint::load(&path).map(|_| ()).unwrap_err().to_string()
+    };
+    let mut extra = good.clone();
+    extra.weights.push(("stray/kernel".into(), vec![2], vec![0.0, 1.0]));
+    assert!(shown(&extra).contains("stray/kernel"), "{}", shown(&extra));
+    let mut missing = good.clone();
+    missing.weights.remove(1);
+    assert!(shown(&missing).contains("no tensor"), "{}", shown(&missing));
+    let mut other = good.clone();
+    other.spec = cnn();
+    assert!(shown(&other).contains("no tensor conv2d/kernel"), "{}", shown(&other));
+    let mut wrong = good.clone();
+    assert_eq!(wrong.weights[4].1, [784, 350]);
+    wrong.weights[4].1 = vec![350, 784];
+    assert!(shown(&wrong).contains("shape"), "{}", shown(&wrong));
+    let mut invalid = good.clone();
+    invalid.spec.layers[1] = Layer::BatchNorm { momentum: 0.99, epsilon: 0.0 };
+    assert!(shown(&invalid).contains("epsilon"), "{}", shown(&invalid));
+    let mut rate = good;
+    rate.spec.layers[3] = Layer::Dropout { rate: 1.0 };
+    assert!(shown(&rate).contains("rate"), "{}", shown(&rate));
+}

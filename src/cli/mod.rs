@@ -47,6 +47,9 @@ enum Command {
         /// Images per batch (only speed depends on it).
         #[arg(long)]
         batch_size: Option<usize>,
+        /// Print loss, accuracy and the confusion matrix as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         device: DeviceArgs,
         #[command(flatten)]
@@ -59,6 +62,12 @@ enum Command {
         checkpoint: PathBuf,
         #[arg(required = true, value_name = "IMAGE")]
         images: Vec<PathBuf>,
+        /// Show the K most likely classes of each image.
+        #[arg(long, default_value_t = 1, value_name = "K")]
+        top: usize,
+        /// Print every image's whole probability vector and its top classes as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         device: DeviceArgs,
     },
@@ -196,10 +205,12 @@ struct DevicesArgs {
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Train { args, device, data } => train::run(&args, &device, data.data_dir.as_deref()),
-        Command::Eval { checkpoint, split, batch_size, device, data } => {
-            eval::run(&checkpoint, split, &device, data.data_dir.as_deref(), batch_size)
+        Command::Eval { checkpoint, split, batch_size, json, device, data } => {
+            eval::run(&checkpoint, split, &device, data.data_dir.as_deref(), batch_size, json)
         }
-        Command::Predict { checkpoint, images, device } => predict::run(&checkpoint, &images, &device),
+        Command::Predict { checkpoint, images, top, json, device } => {
+            predict::run(&checkpoint, &images, &device, top, json)
+        }
         Command::Summary { model } => {
             print!("{}", crate::graph::model::summary(&crate::graph::ModelSpec::load(&model)?)?);
             Ok(())

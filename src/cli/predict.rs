@@ -6,7 +6,7 @@ use super::DeviceArgs;
 use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS, SIDE};
 use crate::graph::ops::State;
 use crate::graph::{Engine, Graph};
-use crate::train::{self, Checkpoint};
+use crate::train::{self, Model};
 
 /// An image file as Fashion-MNIST pixels: 28×28, gray (colour is converted), one byte a pixel.
 pub fn load_image(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -36,25 +36,51 @@ pub fn probabilities(engine: &mut dyn Engine, graph: &Graph, n: usize) -> anyhow
     Ok(out)
 }
 
-pub fn run(checkpoint: &Path, images: &[PathBuf], device: &DeviceArgs) -> anyhow::Result<()> {
+pub fn run(
+    checkpoint: &Path,
+    images: &[PathBuf],
+    device: &DeviceArgs,
+    top: usize,
+    json: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!images.is_empty(), "give at least one image file");
-    let ckpt = Checkpoint::load(checkpoint)?;
+    anyhow::ensure!((1..=CLASSES).contains(&top), "--top is between 1 and {CLASSES}");
+    let model = Model::load(checkpoint)?;
     let pixels: Vec<Vec<u8>> = images.iter().map(|p| load_image(p)).collect::<anyhow::Result<_>>()?;
     let (executor, line) = device.open(None)?;
     eprintln!("{line}");
     let n = pixels.len();
     let (graph, mut engine) =
-        train::inference(&executor, &ckpt, SplitName::Test, &pixels.concat(), &vec![0; n], n.min(64))?;
+        train::inference(&executor, &model, SplitName::Test, &pixels.concat(), &vec![0; n], n.min(64))?;
+    let mut records = Vec::new();
     for ((path, probs), px) in images.iter().zip(probabilities(engine.as_mut(), &graph, n)?).zip(&pixels) {
-        let (best, p) =
-            probs.iter().enumerate().fold((0, 0.0f32), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+        let mut ranked: Vec<usize> = (0..CLASSES).collect();
+        ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         let mean = px.iter().map(|&v| v as f64).sum::<f64>() / PIXELS as f64 / 255.0;
-        let hint = if mean > 0.5 {
+        let light = mean > 0.5;
+        if json {
+            records.push(serde_json::json!({
+                "image": path.display().to_string(),
+                "class": CLASS_NAMES[ranked[0]],
+                "probabilities": probs,
+                "top": ranked[..top].iter().map(|&c| serde_json::json!({"class": CLASS_NAMES[c], "index": c, "probability": probs[c]})).collect::<Vec<_>>(),
+                "light_background": light,
+            }));
+            continue;
+        }
+        let hint = if light {
             "  (light background: Fashion-MNIST garments are light on dark; invert it?)"
         } else {
             ""
         };
-        println!("{}: {} ({:.1}%){hint}", path.display(), CLASS_NAMES[best], 100.0 * p);
+        let shown: Vec<String> =
+            ranked[..top].iter().map(|&c| format!("{} ({:.1}%)", CLASS_NAMES[c], 100.0 * probs[c])).collect();
+        println!("{}: {}{hint}", path.display(), shown.join(", "));
+    }
+    if json {
+        let out =
+            serde_json::json!({ "model": model.spec.name, "classes": CLASS_NAMES, "predictions": records });
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
 }

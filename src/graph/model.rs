@@ -68,8 +68,10 @@ fn one() -> Size2 {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Layer {
     /// Collapses (h, w, c) into one vector (NHWC order, as Keras).
+    #[serde(alias = "Flatten")]
     Flatten,
     /// `act(x·W + b)` over the last axis.
+    #[serde(alias = "Dense")]
     Dense {
         units: usize,
         #[serde(default)]
@@ -78,8 +80,10 @@ pub enum Layer {
         #[serde(default)]
         l2: f32,
     },
+    #[serde(alias = "Conv2D")]
     Conv2d {
         filters: usize,
+        #[serde(alias = "kernel_size")]
         kernel: Size2,
         #[serde(default = "one")]
         strides: Size2,
@@ -90,7 +94,9 @@ pub enum Layer {
         #[serde(default)]
         l2: f32,
     },
+    #[serde(alias = "MaxPooling2D", alias = "max_pooling2d")]
     MaxPool2d {
+        #[serde(alias = "pool_size")]
         pool: Size2,
         /// Defaults to the pool size, as in Keras.
         #[serde(default)]
@@ -98,7 +104,9 @@ pub enum Layer {
         #[serde(default = "valid")]
         padding: Padding,
     },
+    #[serde(alias = "AveragePooling2D", alias = "average_pooling2d")]
     AvgPool2d {
+        #[serde(alias = "pool_size")]
         pool: Size2,
         #[serde(default)]
         strides: Option<Size2>,
@@ -106,19 +114,18 @@ pub enum Layer {
         padding: Padding,
     },
     /// Zeroes each input with probability `rate` in training and scales the rest by 1/(1 − rate).
-    Dropout {
-        rate: f32,
-    },
+    #[serde(alias = "Dropout")]
+    Dropout { rate: f32 },
     /// Normalizes the last axis with batch statistics in training and moving ones in inference.
+    #[serde(alias = "BatchNormalization", alias = "batch_normalization")]
     BatchNorm {
         #[serde(default = "default_momentum")]
         momentum: f32,
         #[serde(default = "default_epsilon")]
         epsilon: f32,
     },
-    Activation {
-        activation: Activation,
-    },
+    #[serde(alias = "Activation")]
+    Activation { activation: Activation },
 }
 
 fn valid() -> Padding {
@@ -176,7 +183,8 @@ impl Default for TrainDefaults {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// Shown in summaries and run directory names.
+    /// Shown in summaries and run directory names (a model file's stem when left out).
+    #[serde(default)]
     pub name: String,
     /// The layers after the 28×28×1 input image.
     pub layers: Vec<Layer>,
@@ -304,6 +312,12 @@ impl ModelSpec {
                 } else {
                     toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {}", e.message()))?
                 };
+                let mut spec = spec;
+                if spec.name.is_empty() {
+                    spec.name = Path::new(path)
+                        .file_stem()
+                        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+                }
                 spec.resolve().map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
                 Ok(spec)
             }
@@ -614,6 +628,42 @@ mod tests {
         let layers = spec.resolve().unwrap();
         assert_eq!(layers[1].output, Shape::Image { h: 14, w: 14, c: 8 });
         assert_eq!(spec.training.batch_size, 64);
+    }
+
+    #[test]
+    fn model_files_accept_the_names_keras_users_write() {
+        let text = r#"
+            [[layers]]
+            type = "Conv2D"
+            filters = 8
+            kernel_size = 3
+            padding = "same"
+            activation = "relu"
+            [[layers]]
+            type = "BatchNormalization"
+            [[layers]]
+            type = "MaxPooling2D"
+            pool_size = [2, 2]
+            [[layers]]
+            type = "Dropout"
+            rate = 0.25
+            [[layers]]
+            type = "Flatten"
+            [[layers]]
+            type = "Dense"
+            units = 10
+            activation = "softmax"
+        "#;
+        let dir = std::env::temp_dir().join(format!("keras-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("my-keras-model.toml");
+        std::fs::write(&path, text).unwrap();
+        let spec = ModelSpec::load(path.to_str().unwrap()).unwrap();
+        assert_eq!(spec.name, "my-keras-model", "the name defaults to the file's stem");
+        let layers = spec.resolve().unwrap();
+        assert_eq!(layers[2].output, Shape::Image { h: 14, w: 14, c: 8 });
+        assert!(matches!(spec.layers[3], Layer::Dropout { rate } if rate == 0.25));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -83,61 +83,18 @@ impl Checkpoint {
         write_atomic(path, &data)
     }
 
-    /// Reads a checkpoint; any problem is one line naming the file.
+    /// Reads a checkpoint to train on from; any problem is one line naming the file.
     pub fn load(path: &Path) -> anyhow::Result<Checkpoint> {
+        let (model, meta, slots) = read(path)?;
         let shown = path.display();
-        let data = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        let (_, header) = SafeTensors::read_metadata(&data)
-            .map_err(|e| anyhow::anyhow!("{shown}: not a safetensors file ({e})"))?;
-        let meta = header.metadata().clone().unwrap_or_default();
         let get = |key: &str| {
             meta.get(key).ok_or_else(|| {
-                anyhow::anyhow!("{shown}: not a gpu-fmnist checkpoint (no `{key}` in its metadata)")
+                anyhow::anyhow!("{shown}: holds a model but no training state (no `{key}` in its metadata): it serves eval and predict, not --resume")
             })
         };
-        anyhow::ensure!(
-            get("format")? == FORMAT,
-            "{shown}: checkpoint format {} is not {FORMAT}",
-            get("format")?
-        );
         let parse = |key: &str| -> anyhow::Result<u64> {
             get(key)?.parse().map_err(|_| anyhow::anyhow!("{shown}: bad `{key}` in the metadata"))
         };
-        let spec: ModelSpec = serde_json::from_str(get("spec")?)
-            .map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
-        let tensors = SafeTensors::deserialize(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-        let mut stored: Vec<(String, Vec<u8>)> =
-            tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect();
-        stored.sort_by(|a, b| a.0.cmp(&b.0));
-        anyhow::ensure!(
-            get("checksum")? == &checksum(stored.iter().map(|(n, d)| (n.as_str(), d))),
-            "{shown}: the tensors do not match the checksum in the metadata: the file is damaged"
-        );
-        let floats = |name: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
-            let t = tensors.tensor(name).map_err(|_| anyhow::anyhow!("{shown}: no tensor {name}"))?;
-            anyhow::ensure!(t.dtype() == Dtype::F32, "{shown}: {name} is {:?}, not F32", t.dtype());
-            let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            Ok((t.shape().to_vec(), v))
-        };
-        let mut weights = Vec::new();
-        for layer in spec.resolve().map_err(|e| anyhow::anyhow!("{shown}: {e}"))? {
-            for w in layer.weights {
-                let (shape, values) = floats(&w.name)?;
-                anyhow::ensure!(
-                    shape == w.keras_shape,
-                    "{shown}: {} has shape {shape:?}, the model needs {:?}",
-                    w.name,
-                    w.keras_shape
-                );
-                weights.push((w.name, shape, values));
-            }
-        }
-        let mut slots = HashMap::new();
-        for name in tensors.names() {
-            if let Some(slot) = name.strip_prefix("optimizer/") {
-                slots.insert(slot.to_string(), floats(name)?.1);
-            }
-        }
         Ok(Checkpoint {
             optimizer: serde_json::from_str(get("optimizer")?)
                 .map_err(|e| anyhow::anyhow!("{shown}: bad optimizer: {e}"))?,
@@ -154,8 +111,8 @@ impl Checkpoint {
                 ),
                 None => None,
             },
-            spec,
-            weights,
+            spec: model.spec,
+            weights: model.weights,
             slots,
         })
     }
@@ -164,6 +121,91 @@ impl Checkpoint {
     pub fn values(&self) -> Vec<Vec<f32>> {
         self.weights.iter().map(|(_, _, v)| v.clone()).collect()
     }
+}
+
+/// What inference needs of a checkpoint: the model and its weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub spec: ModelSpec,
+    /// Every weight (statistics included), by Keras name, in Keras's layout, in model order.
+    pub weights: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl Model {
+    /// Reads the model of a checkpoint (its `format`, `spec`, `checksum` and weights; training
+    /// state is not needed): what `eval` and `predict` use.
+    pub fn load(path: &Path) -> anyhow::Result<Model> {
+        Ok(read(path)?.0)
+    }
+
+    /// The weights' values alone, in model order.
+    pub fn values(&self) -> Vec<Vec<f32>> {
+        self.weights.iter().map(|(_, _, v)| v.clone()).collect()
+    }
+}
+
+/// The model, the metadata and the optimizer slots of a checkpoint file, checked: the format,
+/// the checksum, the spec, and every tensor the model has, no other, each of its shape and f32.
+#[allow(clippy::type_complexity)]
+fn read(path: &Path) -> anyhow::Result<(Model, HashMap<String, String>, HashMap<String, Vec<f32>>)> {
+    let shown = path.display();
+    let data = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let (_, header) = SafeTensors::read_metadata(&data)
+        .map_err(|e| anyhow::anyhow!("{shown}: not a safetensors file ({e})"))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let get = |key: &str| {
+        meta.get(key).ok_or_else(|| {
+            anyhow::anyhow!("{shown}: not a gpu-fmnist checkpoint (no `{key}` in its metadata)")
+        })
+    };
+    anyhow::ensure!(
+        get("format")? == FORMAT,
+        "{shown}: checkpoint format {} is not {FORMAT}",
+        get("format")?
+    );
+    let spec: ModelSpec =
+        serde_json::from_str(get("spec")?).map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
+    let tensors = SafeTensors::deserialize(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let mut stored: Vec<(String, Vec<u8>)> =
+        tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect();
+    stored.sort_by(|a, b| a.0.cmp(&b.0));
+    anyhow::ensure!(
+        get("checksum")? == &checksum(stored.iter().map(|(n, d)| (n.as_str(), d))),
+        "{shown}: the tensors do not match the checksum in the metadata: the file is damaged"
+    );
+    let floats = |name: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
+        let t = tensors.tensor(name).map_err(|_| anyhow::anyhow!("{shown}: no tensor {name}"))?;
+        anyhow::ensure!(t.dtype() == Dtype::F32, "{shown}: {name} is {:?}, not F32", t.dtype());
+        let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        Ok((t.shape().to_vec(), v))
+    };
+    let mut weights = Vec::new();
+    for layer in spec.resolve().map_err(|e| anyhow::anyhow!("{shown}: {e}"))? {
+        for w in layer.weights {
+            let (shape, values) = floats(&w.name)?;
+            anyhow::ensure!(
+                shape == w.keras_shape,
+                "{shown}: {} has shape {shape:?}, the model needs {:?}",
+                w.name,
+                w.keras_shape
+            );
+            weights.push((w.name, shape, values));
+        }
+    }
+    let mut slots = HashMap::new();
+    for name in tensors.names() {
+        match name.strip_prefix("optimizer/") {
+            Some(slot) => {
+                slots.insert(slot.to_string(), floats(name)?.1);
+            }
+            None => anyhow::ensure!(
+                weights.iter().any(|w| w.0 == *name),
+                "{shown}: holds a tensor {name} that the model `{}` does not have",
+                spec.name
+            ),
+        }
+    }
+    Ok((Model { spec, weights }, meta, slots))
 }
 
 /// FNV-1a (64 bits) over every tensor's name and bytes, in name order, as 16 hex digits: what

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, Model};
 
 use crate::cpu::dropout::pcg_hash;
 use crate::cpu::CpuEngine;
@@ -355,15 +355,15 @@ impl<'a> Trainer<'a> {
 /// `batch`: the schedule, and an engine that holds the weights and the images.
 pub fn inference<'a>(
     executor: &'a Executor,
-    ckpt: &Checkpoint,
+    model: &checkpoint::Model,
     split: SplitName,
     images: &[u8],
     labels: &[u8],
     batch: usize,
 ) -> anyhow::Result<(Graph, Box<dyn Engine + 'a>)> {
-    let graph = Graph::build(&ckpt.spec, batch, &[(split, labels.len())], None, 0)?;
+    let graph = Graph::build(&model.spec, batch, &[(split, labels.len())], None, 0)?;
     let mut engine = engine(executor, &graph.program)?;
-    graph.write_weights(engine.as_mut(), &ckpt.values())?;
+    graph.write_weights(engine.as_mut(), &model.values())?;
     graph.upload_split(engine.as_mut(), split, images, labels)?;
     Ok((graph, engine))
 }
