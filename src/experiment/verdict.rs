@@ -141,12 +141,24 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Comparison> {
     if va + vb == 0.0 {
         // No spread at all: any difference is certain, none is none.
         let p = if diff == 0.0 { 1.0 } else { 0.0 };
-        return Some(Comparison { diff, t: f64::INFINITY.copysign(diff), df: f64::INFINITY, p });
+        return Some(Comparison { diff, t: f64::INFINITY.copysign(diff), df: f64::INFINITY, p, needed: 0.0 });
     }
-    let t = diff / (va + vb).sqrt();
+    let se = (va + vb).sqrt();
+    let t = diff / se;
     let df = (va + vb).powi(2) / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64);
-    let p = incomplete_beta(df / 2.0, 0.5, df / (df + t * t)).clamp(0.0, 1.0);
-    Some(Comparison { diff, t, df, p })
+    let p = two_sided_p(t, df);
+    // The smallest |difference| this spread would have made significant: t_crit · se, with
+    // t_crit found by bisection (p falls as |t| grows).
+    let (mut lo, mut hi) = (0.0f64, 1e4f64);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if two_sided_p(mid, df) > ALPHA {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(Comparison { diff, t, df, p, needed: hi * se })
 }
 
 /// A two-sample test's outcome.
@@ -158,6 +170,13 @@ pub struct Comparison {
     pub df: f64,
     /// Two-sided p-value.
     pub p: f64,
+    /// The smallest |difference| that would have been significant with this spread.
+    pub needed: f64,
+}
+
+/// The two-sided p-value of Student's t with `df` degrees of freedom.
+fn two_sided_p(t: f64, df: f64) -> f64 {
+    incomplete_beta(df / 2.0, 0.5, df / (df + t * t)).clamp(0.0, 1.0)
 }
 
 impl Comparison {
@@ -265,11 +284,12 @@ impl Evidence<'_> {
             Some(c) => (
                 c.sign(),
                 format!(
-                    "{a} − {b} = {:+.2} points, t = {:.2}, df = {:.1}, p = {}",
+                    "{a} − {b} = {:+.2} points, t = {:.2}, df = {:.1}, p = {} (significant from ±{:.2})",
                     100.0 * c.diff,
                     c.t,
                     c.df,
-                    p_text(c.p)
+                    p_text(c.p),
+                    100.0 * c.needed
                 ),
             ),
         }
@@ -367,6 +387,8 @@ mod tests {
         assert!((c.t + 2.25144).abs() < 1e-5, "{c:?}");
         assert!((c.df - 5.52079).abs() < 1e-5, "{c:?}");
         assert!((c.p - 0.0691336).abs() < 1e-6, "{c:?}");
+        // At exactly the needed difference, p is α.
+        assert!((two_sided_p(c.needed / (c.diff / c.t), c.df) - ALPHA).abs() < 1e-9, "{c:?}");
         // Student's t with 1 df is Cauchy: P(|T| > 1) = 0.5.
         assert!((incomplete_beta(0.5, 0.5, 0.5) - 0.5).abs() < 1e-12);
         assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
