@@ -160,6 +160,16 @@ fn by_name(entries: Vec<(String, f64)>) -> Vec<(String, usize, f64)> {
     out
 }
 
+/// The training schedule of `spec` at batch `batch`, over the training split of `data`.
+fn step_graph(
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<crate::graph::Graph> {
+    let split = [(crate::data::SplitName::Train, data.train.len())];
+    crate::graph::Graph::build(spec, batch, &split, Some(spec.training.optimizer), 1)
+}
+
 /// Where one CPU training step of `spec` spends its time, on one thread, by op:
 /// (op, count per step, seconds per step), slowest first.
 pub fn profile_cpu_step(
@@ -168,13 +178,7 @@ pub fn profile_cpu_step(
     batch: usize,
 ) -> anyhow::Result<Vec<(String, usize, f64)>> {
     use crate::data::SplitName;
-    let graph = crate::graph::Graph::build(
-        spec,
-        batch,
-        &[(SplitName::Train, data.train.len())],
-        Some(spec.training.optimizer),
-        1,
-    )?;
+    let graph = step_graph(data, spec, batch)?;
     let mut cpu = crate::cpu::CpuEngine::new(&graph.program);
     graph.upload_split(&mut cpu, SplitName::Train, &data.train.images, &data.train.labels)?;
     let order: Vec<u32> = (0..data.train.len() as u32).collect();
@@ -193,13 +197,7 @@ pub fn profile_step(
     batch: usize,
 ) -> anyhow::Result<Vec<(String, usize, f64)>> {
     use crate::data::SplitName;
-    let graph = crate::graph::Graph::build(
-        spec,
-        batch,
-        &[(SplitName::Train, data.train.len())],
-        Some(spec.training.optimizer),
-        1,
-    )?;
+    let graph = step_graph(data, spec, batch)?;
     let mut gpu = GpuEngine::new(ctx, &graph.program)?;
     graph.upload_split(&mut gpu, SplitName::Train, &data.train.images, &data.train.labels)?;
     let list = graph.train_pass.unwrap().full;

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::verdict::{combine, mean_sd, Evidence, Judged, Verdict, RULE};
 use super::{read_results, Overrides, Result as TrialResult, Study};
-use crate::report::{plot_err, render_png, write_text};
+use crate::report::{legend, plot_err, render_png, write_text};
 
 /// One setting's figures over its seeds.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -374,14 +374,7 @@ fn plot_accuracy(path: &Path, s: &Summary) -> anyhow::Result<()> {
                     .map_err(plot_err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         let labels: Vec<String> = points.iter().map(|p| p.0.clone()).collect();
         category_labels(area, |i| chart.backend_coord(&(i as f64, lo)), &labels)
     })
@@ -427,14 +420,7 @@ fn plot_curves(path: &Path, s: &Summary) -> anyhow::Result<()> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 16))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
 }
