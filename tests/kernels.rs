@@ -2,9 +2,11 @@
 //! on fresh random inputs and shapes for several seeds. The seed of a failure is in its message:
 //! `gpu-fmnist check --device vulkan --seed N` replays it.
 
-use gpu_fmnist::check::{cases, check_case, compare, Case, Data, Output, Rule, Size};
+use gpu_fmnist::check::{
+    cases, check_case, compare, magnitudes, run_reference, Case, Data, Output, Rule, Size,
+};
 use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext};
-use gpu_fmnist::graph::Program;
+use gpu_fmnist::graph::{Op, Program};
 
 fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
     let mut out = Vec::new();
@@ -90,6 +92,133 @@ fn cases_cover_every_op_in_both_directions() {
     // Same-padded windows, strides over 1, sizes of 1 and split-K all occur.
     assert!(all.iter().any(|c| c.shape.contains("pad 1,") || c.shape.contains("pad 2,")));
     assert!(all.iter().any(|c| c.op == "matmul" && (c.shape.contains("1100") || c.shape.contains("3001"))));
+}
+
+/// Every op variant, and the forms of them that schedules use, by matching on the variants (a
+/// new variant does not compile here until it is named).
+fn forms(op: &Op) -> Vec<&'static str> {
+    match op {
+        Op::Gather { .. } => vec!["Gather"],
+        Op::Matmul(_) => vec!["Matmul"],
+        Op::BiasGrad { .. } => vec!["BiasGrad"],
+        Op::Activation { .. } => vec!["Activation"],
+        Op::ActivationGrad { .. } => vec!["ActivationGrad"],
+        Op::SoftmaxXent { probs, dlogits, .. } => {
+            vec![
+                "SoftmaxXent",
+                if dlogits.is_some() { "SoftmaxXent with dlogits" } else { "SoftmaxXent loss only" },
+                if probs.is_some() { "SoftmaxXent with probs" } else { "SoftmaxXent without probs" },
+            ]
+        }
+        Op::Im2col { .. } => vec!["Im2col"],
+        Op::Col2im { .. } => vec!["Col2im"],
+        Op::MaxPool { .. } => vec!["MaxPool"],
+        Op::MaxPoolGrad { .. } => vec!["MaxPoolGrad"],
+        Op::AvgPool { .. } => vec!["AvgPool"],
+        Op::AvgPoolGrad { .. } => vec!["AvgPoolGrad"],
+        Op::Dropout { .. } => vec!["Dropout"],
+        Op::BatchNormStats { .. } => vec!["BatchNormStats"],
+        Op::BatchNormApply { .. } => vec!["BatchNormApply"],
+        Op::BatchNormGrad { dx, .. } => {
+            vec![
+                "BatchNormGrad",
+                if dx.is_some() { "BatchNormGrad with dx" } else { "BatchNormGrad without dx" },
+            ]
+        }
+        Op::L2Penalty { .. } => vec!["L2Penalty"],
+        Op::L2Grad { .. } => vec!["L2Grad"],
+        Op::Update { .. } => vec!["Update"],
+        Op::Argmax { .. } => vec!["Argmax"],
+        Op::Confusion { .. } => vec!["Confusion"],
+        Op::Record { penalties, .. } => {
+            vec![
+                "Record",
+                if penalties.is_some() { "Record with penalties" } else { "Record without penalties" },
+            ]
+        }
+        Op::Advance { train, .. } => {
+            vec!["Advance", if *train { "Advance training" } else { "Advance evaluation" }]
+        }
+    }
+}
+
+#[test]
+fn every_op_variant_and_form_has_a_check_case() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 1..4 {
+        for case in cases(seed, Size::Full) {
+            for op in &case.program.lists[0] {
+                seen.extend(forms(op));
+            }
+        }
+    }
+    for form in [
+        "Gather",
+        "Matmul",
+        "BiasGrad",
+        "Activation",
+        "ActivationGrad",
+        "SoftmaxXent",
+        "SoftmaxXent with dlogits",
+        "SoftmaxXent loss only",
+        "SoftmaxXent with probs",
+        "Im2col",
+        "Col2im",
+        "MaxPool",
+        "MaxPoolGrad",
+        "AvgPool",
+        "AvgPoolGrad",
+        "Dropout",
+        "BatchNormStats",
+        "BatchNormApply",
+        "BatchNormGrad",
+        "BatchNormGrad with dx",
+        "BatchNormGrad without dx",
+        "L2Penalty",
+        "L2Grad",
+        "Update",
+        "Argmax",
+        "Confusion",
+        "Record",
+        "Record with penalties",
+        "Record without penalties",
+        "Advance",
+        "Advance training",
+        "Advance evaluation",
+    ] {
+        assert!(seen.contains(form), "no check case runs {form}; cases run {seen:?}");
+    }
+}
+
+#[test]
+fn an_optimizer_step_two_percent_too_large_fails_on_large_weights() {
+    let mut case = cases(1, Size::Quick)
+        .into_iter()
+        .find(|c| c.op == "optimizer" && c.shape.starts_with("adam"))
+        .expect("an Adam case");
+    // Weights between 2 and 4 (Adam's step does not depend on them): a step of ~1e-3 on them.
+    let w = case.outputs.iter().find(|o| o.name == "w").unwrap().t;
+    for (t, data) in &mut case.inputs {
+        if let (true, Data::F32(v)) = (*t == w, data) {
+            v.iter_mut().for_each(|x| *x += 3.0);
+        }
+    }
+    let reference = run_reference(&case).unwrap();
+    let (i, out) = case.outputs.iter().enumerate().find(|(_, o)| o.name == "w").unwrap();
+    let before = match &case.inputs.iter().find(|(t, _)| *t == out.t).unwrap().1 {
+        Data::F32(v) => v.clone(),
+        Data::U32(_) => unreachable!(),
+    };
+    let Data::F32(after) = &reference[i] else { unreachable!() };
+    let off: Vec<f32> = before.iter().zip(after).map(|(b, a)| b + 1.02 * (a - b)).collect();
+    let mags = magnitudes(&case).unwrap();
+    assert!(compare(&case, out, &reference[i], &reference[i], mags[i].as_deref()).passed());
+    let v = compare(&case, out, &Data::F32(off.clone()), &reference[i], mags[i].as_deref());
+    assert!(!v.passed(), "a 2% wrong Adam step passed: {v:?}");
+    // Judged by the weight's size (the rule before), the same wrong step passes.
+    let abs_sum = before.iter().zip(after).map(|(b, a)| b.abs() + (a - b).abs()).collect();
+    let by_value = Output { rule: Rule::SumOf { k: 4, abs_sum }, ..out.clone() };
+    assert!(compare(&case, &by_value, &Data::F32(off), &reference[i], None).passed());
 }
 
 fn dummy_case(rule: Rule) -> (Case, Output) {

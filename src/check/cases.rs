@@ -661,7 +661,18 @@ pub fn batchnorm_inference_with(
 
 fn batchnorm_backward_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let (xs, gammas, _) = batchnorm_inputs(rng, rows, cols);
-    batchnorm_backward_with(xs, rng.vec(rows * cols, -1.0, 1.0), gammas)
+    let mut case = batchnorm_backward_with(xs, rng.vec(rows * cols, -1.0, 1.0), gammas);
+    if rng.below(2) == 0 {
+        // As after the input layer, where nothing needs dx: only dgamma and dbeta.
+        case.outputs.retain(|o| o.name != "dx");
+        for op in &mut case.program.lists[0] {
+            if let Op::BatchNormGrad { dx, .. } = op {
+                *dx = None;
+            }
+        }
+        case.shape += " without dx";
+    }
+    case
 }
 
 /// The batch-norm backward pass through the batch statistics of x (rows, cols).
@@ -724,16 +735,16 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let state = b.state(step as u32, 0, row as u32);
     let rates = b.input("rates", opt.step_rates(first, 8));
     let g = b.input("g", rng.vec(len, -1.0, 1.0));
-    let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Sum { k: 4 });
+    let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Update { k: 4 });
     let (name, m, v) = match opt {
         Optimizer::Sgd { momentum, nesterov, .. } if momentum > 0.0 => {
-            let m = b.in_out("velocity", rng.vec(len, -0.1, 0.1), Rule::Sum { k: 2 });
+            let m = b.in_out("velocity", rng.vec(len, -0.1, 0.1), Rule::Update { k: 2 });
             (if nesterov { "sgd nesterov" } else { "sgd momentum" }, Some(m), None)
         }
         Optimizer::Sgd { .. } => ("sgd", None, None),
         Optimizer::Adam { .. } => {
-            let m = b.in_out("m", rng.vec(len, -0.1, 0.1), Rule::Sum { k: 2 });
-            let v = b.in_out("v", rng.vec(len, 0.0, 0.1), Rule::Sum { k: 2 });
+            let m = b.in_out("m", rng.vec(len, -0.1, 0.1), Rule::Update { k: 2 });
+            let v = b.in_out("v", rng.vec(len, 0.0, 0.1), Rule::Update { k: 2 });
             ("adam", Some(m), Some(v))
         }
     };
@@ -778,11 +789,14 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + 2 });
     // A second state to advance, so that Record reads the state as it was.
     let s = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
+    // Training steps add penalties and advance the optimizer step; evaluation steps neither.
+    let train = rng.below(2) == 0;
     let ops = vec![
         Op::Argmax { logits, pred, batch, classes },
         Op::Confusion { labels, pred, counts, batch, classes },
-        Op::Record { loss, pred, labels, penalties: Some((penalties, 2)), state, records, batch },
-        Op::Advance { state: s, batch, train: true },
+        Op::Record { loss, pred, labels, penalties: train.then_some((penalties, 2)), state, records, batch },
+        Op::Advance { state: s, batch, train },
     ];
-    b.case("data", "metrics", format!("{batch}×{classes}"), ops, None)
+    let mode = if train { "training" } else { "evaluation" };
+    b.case("data", "metrics", format!("{batch}×{classes} {mode}"), ops, None)
 }

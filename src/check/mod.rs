@@ -62,6 +62,12 @@ pub enum Rule {
     Sum { k: usize },
     /// The tolerance rule with K terms and Σ|terms| given per element.
     SumOf { k: usize, abs_sum: Vec<f32> },
+    /// An output updated in place (an optimizer's weights and moments), judged by the size of
+    /// its change, not of its value: with Δ = after − before (before: the case's input),
+    /// |Δgpu − Δref| ≤ 1e-4·|Δref| + 2·√K·2⁻²⁴·Σ|terms of Δ| + 2⁻²⁴·(|before| + |after|), the
+    /// last term the rounding of the stored sum. A step of 3e-4 on a weight of 1 may be off by
+    /// about 4e-7, not by the 1e-4 that [`Rule::Sum`] would allow.
+    Update { k: usize },
 }
 
 /// One output of a case.
@@ -190,6 +196,13 @@ pub fn compare(case: &Case, out: &Output, gpu: &Data, reference: &Data, abs_sum:
     };
     let (g, r) = (gpu.as_f32(), reference.as_f32());
     assert_eq!(gpu.len(), reference.len());
+    let before: Vec<f32> = match out.rule {
+        Rule::Update { .. } => match case.inputs.iter().find(|(t, _)| *t == out.t) {
+            Some((_, d)) => d.as_f32(),
+            None => panic!("{}: an Update output must be an input too", out.name),
+        },
+        _ => vec![],
+    };
     for i in 0..r.len() {
         let (gi, ri) = (g[i] as f64, r[i] as f64);
         let err = (gi - ri).abs();
@@ -197,6 +210,13 @@ pub fn compare(case: &Case, out: &Output, gpu: &Data, reference: &Data, abs_sum:
             Rule::Exact => 0.0,
             Rule::Sum { k } => bound(ri, *k, abs_sum.unwrap()[i] as f64),
             Rule::SumOf { k, abs_sum } => bound(ri, *k, abs_sum[i] as f64),
+            Rule::Update { k } => {
+                let b = before[i] as f64;
+                let delta = (ri - b).abs();
+                1e-4 * delta
+                    + 2.0 * (*k as f64).sqrt() * 2f64.powi(-24) * delta
+                    + 2f64.powi(-24) * (b.abs() + ri.abs())
+            }
         };
         let exact_equal = match (gpu, reference) {
             (Data::U32(a), Data::U32(b)) => a[i] == b[i],
