@@ -118,7 +118,22 @@ fn check_model<'e>(
     let grads = graph.read_grads(engine.as_mut()).unwrap();
     let expected = step["grads"].as_array().unwrap();
     assert_eq!(grads.len(), expected.len(), "{name}: trainable tensors");
+    // Keras's gradient names come from a second model (`sequential_1/dense_3/kernel`): the
+    // layer kind and the weight must be ours, in our order (`dense_1/kernel`).
+    let kind = |name: &str| -> (String, String) {
+        let parts: Vec<&str> = name.rsplit('/').take(2).collect();
+        (
+            parts[1].trim_end_matches(|c: char| c.is_ascii_digit() || c == '_').to_string(),
+            parts[0].to_string(),
+        )
+    };
     for ((ours_name, ours), keras) in grads.iter().zip(expected) {
+        let keras_name = keras["name"].as_str().unwrap();
+        assert_eq!(
+            kind(ours_name),
+            kind(keras_name),
+            "{name}: gradient {ours_name} against Keras's {keras_name}"
+        );
         let l2 = keras["l2"].as_f64().unwrap();
         let sum: f64 = ours.iter().map(|&v| v as f64).sum();
         let norm = ours.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
@@ -126,9 +141,20 @@ fn check_model<'e>(
         let scale = l2 * (ours.len() as f64).sqrt();
         fails.extend(close(sum, keras["sum"].as_f64().unwrap(), scale, &format!("{name} {ours_name} sum")));
         fails.extend(close(norm, l2, l2, &format!("{name} {ours_name} l2")));
+        // Each sampled element against a tolerance of its own: 1e-3 of itself, plus 1e-4 of the
+        // tensor's root-mean-square element for the rounding that sums of many terms carry. Of
+        // the 1,044 sampled elements, 116 are exactly 0 in Keras and 13 more are small enough to
+        // pass as zero; a tolerance on the whole tensor's norm let 147 nonzero ones pass as zero.
+        let rms = l2 / (ours.len() as f64).sqrt();
         for (i, v) in keras["sample_index"].as_array().unwrap().iter().zip(floats(&keras["sample_value"])) {
             let i = i.as_u64().unwrap() as usize;
-            fails.extend(close(ours[i] as f64, v, l2, &format!("{name} {ours_name}[{i}]")));
+            let allowed = 1e-3 * v.abs() + 1e-4 * rms;
+            if (ours[i] as f64 - v).abs() > allowed {
+                fails.push(format!(
+                    "{name} {ours_name}[{i}]: ours {:e}, Keras {v:e}, allowed ±{allowed:e}",
+                    ours[i]
+                ));
+            }
         }
     }
     fails

@@ -1,6 +1,7 @@
 //! Every WGSL kernel against the CPU reference on lavapipe (or whatever Vulkan adapter there is),
 //! on fresh random inputs and shapes for several seeds. The seed of a failure is in its message:
-//! `gpu-fmnist check --device vulkan --seed N` replays it.
+//! `gpu-fmnist check --device vulkan --seed N` replays it, and `GPU_FMNIST_SEED=N` replays the
+//! clock-drawn seeds of a whole test run.
 
 use gpu_fmnist::check::{
     cases, check_case, compare, magnitudes, run_reference, Case, Data, Output, Rule, Size,
@@ -33,7 +34,15 @@ fn every_kernel_matches_the_reference_full_shapes() {
 #[test]
 fn every_kernel_matches_the_reference_many_seeds() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
-    let base = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // Fresh seeds from the clock, unless GPU_FMNIST_SEED replays a failure's.
+    let base = match std::env::var("GPU_FMNIST_SEED") {
+        Ok(s) => s.parse().expect("GPU_FMNIST_SEED is a number"),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+    };
+    eprintln!(
+        "fresh seeds {base}..{} (replay: GPU_FMNIST_SEED={base} cargo test --release --test kernels)",
+        base + 5
+    );
     // Fixed seeds, and a few fresh ones every run (their seed is printed on failure).
     let seeds = (10..20).chain(base..base + 5);
     let fails: Vec<String> = seeds.flat_map(|seed| failures(&ctx, seed, Size::Quick)).collect();
