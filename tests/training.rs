@@ -8,7 +8,7 @@ use gpu_fmnist::gpu::kernels::SHADERS;
 use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext};
 use gpu_fmnist::graph::model::{cnn, mlp, Activation, Layer, Size2, TrainDefaults};
 use gpu_fmnist::graph::{ModelSpec, Optimizer, Padding};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gpu_fmnist::train::{Checkpoint, Diverged, Interrupted, Silent, TrainConfig, Trainer};
 
@@ -210,11 +210,16 @@ fn a_gpu_training_step_runs_every_op_on_the_gpu_and_never_reads_back() {
         let ops = t.graph.program.lists[list].len();
         let per_step = t.dispatches_per_step();
         assert!(per_step >= ops, "every op has at least one kernel: {per_step} dispatches for {ops} ops");
-        let before = t.engine().counters();
+        // Counted by the device context itself, not by the engine's own bookkeeping: a wait or a
+        // submission added anywhere inside `run` shows here.
+        let Executor::Gpu(ctx) = &gpu else { unreachable!() };
+        let device = || (ctx.submits.load(Ordering::SeqCst), ctx.waits.load(Ordering::SeqCst));
+        let (before, device_before) = (t.engine().counters(), device());
         t.engine().run(list, 25).unwrap();
-        let after = t.engine().counters();
+        let (after, device_after) = (t.engine().counters(), device());
+        assert_eq!(device_after.1, device_before.1, "a step waited for the GPU");
+        assert_eq!(device_after.0, device_before.0 + 1, "25 steps, one submission");
         assert_eq!(after.host_reads, before.host_reads, "a step read from the GPU");
-        assert_eq!(after.submits, before.submits + 1, "25 steps, one submission");
         assert_eq!(after.dispatches - before.dispatches, 25 * per_step as u64);
     }
 }

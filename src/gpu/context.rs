@@ -87,6 +87,10 @@ pub struct GpuContext {
     /// Errors wgpu raised outside an error scope (validation, out of memory), kept instead of
     /// panicking so that the caller can report them as one line.
     errors: Arc<Mutex<Vec<String>>>,
+    /// Command buffers submitted to the queue, and waits for the device, by anything that uses
+    /// this context: what tests count to prove that a step never waits.
+    pub submits: std::sync::atomic::AtomicU64,
+    pub waits: std::sync::atomic::AtomicU64,
 }
 
 /// Where a model runs: the CPU reference or an open GPU.
@@ -194,7 +198,14 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(one_line(&e.to_string()));
         }));
-        Ok(GpuContext { device, queue, adapter: report, errors })
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter: report,
+            errors,
+            submits: Default::default(),
+            waits: Default::default(),
+        })
     }
 
     /// Fails with the first error wgpu reported since the last call, if any.
@@ -206,8 +217,16 @@ impl GpuContext {
         }
     }
 
-    /// Waits until the GPU has finished everything submitted so far.
+    /// Submits one command buffer (every submission goes through here, and is counted).
+    pub fn submit(&self, commands: wgpu::CommandBuffer) {
+        self.submits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.queue.submit([commands]);
+    }
+
+    /// Waits until the GPU has finished everything submitted so far (every wait goes through
+    /// here, and is counted).
     pub fn wait(&self) -> anyhow::Result<()> {
+        self.waits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;

@@ -153,7 +153,7 @@ impl<'a> GpuEngine<'a> {
                 }
             }
             let start = std::time::Instant::now();
-            self.ctx.queue.submit([encoder.finish()]);
+            self.ctx.submit(encoder.finish());
             self.ctx.wait()?;
             out.push((d.name.clone(), start.elapsed().as_secs_f64() / reps as f64));
         }
@@ -189,7 +189,7 @@ impl<'a> GpuEngine<'a> {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_buffer_to_buffer(&self.buffers[t.0], 0, &staging, 0, size);
-        self.ctx.queue.submit([encoder.finish()]);
+        self.ctx.submit(encoder.finish());
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -242,7 +242,7 @@ impl Engine for GpuEngine<'_> {
                 }
             }
         }
-        self.ctx.queue.submit([encoder.finish()]);
+        self.ctx.submit(encoder.finish());
         self.counters.dispatches += (self.lists[list].len() * times) as u64;
         self.counters.submits += 1;
         self.ctx.take_error()

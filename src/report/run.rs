@@ -46,8 +46,18 @@ pub fn fit(
 ) -> anyhow::Result<Finished> {
     let start = Instant::now();
     while trainer.epoch < trainer.config.epochs {
+        let before = trainer.engine().counters();
         match trainer.train_epoch(progress) {
-            Ok(_) => save_epoch(dir, trainer)?,
+            Ok(_) => {
+                save_epoch(dir, trainer)?;
+                // The epoch's work as the command did it: the checkpoint's reads included.
+                let after = trainer.engine().counters();
+                trainer.last_epoch = crate::graph::Counters {
+                    dispatches: after.dispatches - before.dispatches,
+                    submits: after.submits - before.submits,
+                    host_reads: after.host_reads - before.host_reads,
+                };
+            }
             // Where it stopped, mid-epoch, so that `--resume` goes on from there. (A diverged
             // run keeps the last good epoch's checkpoint instead.)
             Err(e) if e.is::<Interrupted>() => {
