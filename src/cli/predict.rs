@@ -3,23 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use super::DeviceArgs;
-use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS, SIDE};
+use crate::data::image::load_image;
+use crate::data::{SplitName, CLASSES, CLASS_NAMES, PIXELS};
 use crate::graph::ops::State;
 use crate::graph::{Engine, Graph};
 use crate::train::{self, Model};
-
-/// An image file as Fashion-MNIST pixels: 28×28, gray (colour is converted), one byte a pixel.
-pub fn load_image(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let shown = path.display();
-    let img = image::open(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    anyhow::ensure!(
-        img.width() as usize == SIDE && img.height() as usize == SIDE,
-        "{shown}: the image is {}×{}, not {SIDE}×{SIDE}; resize it first (a light garment on a dark ground, as in Fashion-MNIST)",
-        img.width(),
-        img.height()
-    );
-    Ok(img.to_luma8().into_raw())
-}
 
 /// Softmax probabilities for each image, a batch at a time.
 pub fn probabilities(engine: &mut dyn Engine, graph: &Graph, n: usize) -> anyhow::Result<Vec<Vec<f32>>> {

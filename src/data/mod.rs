@@ -5,6 +5,7 @@
 //! holds out its first 10% of training images for validation instead.
 
 pub mod idx;
+pub mod image;
 
 use std::path::{Path, PathBuf};
 

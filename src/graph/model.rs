@@ -307,21 +307,27 @@ impl ModelSpec {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     anyhow::anyhow!("{path}: {e} (a model is `mlp`, `cnn`, or a .toml/.json file)")
                 })?;
-                let spec: ModelSpec = if Path::new(path).extension().is_some_and(|e| e == "json") {
-                    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?
-                } else {
-                    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {}", e.message()))?
-                };
-                let mut spec = spec;
-                if spec.name.is_empty() {
-                    spec.name = Path::new(path)
-                        .file_stem()
-                        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-                }
-                spec.resolve().map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-                Ok(spec)
+                let json = Path::new(path).extension().is_some_and(|e| e == "json");
+                let stem =
+                    Path::new(path).file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+                ModelSpec::parse(&text, json, &stem).map_err(|e| anyhow::anyhow!("{path}: {e}"))
             }
         }
+    }
+
+    /// A model file's text (TOML, or JSON when `json`), checked: every layer's shapes resolve.
+    /// `stem` names the model when the file does not.
+    pub fn parse(text: &str, json: bool, stem: &str) -> anyhow::Result<ModelSpec> {
+        let mut spec: ModelSpec = if json {
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?
+        } else {
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.message()))?
+        };
+        if spec.name.is_empty() {
+            spec.name = stem.to_string();
+        }
+        spec.resolve()?;
+        Ok(spec)
     }
 
     /// Weights of every layer, trainable or not.

@@ -138,6 +138,11 @@ impl Model {
         Ok(read(path)?.0)
     }
 
+    /// [`Model::load`] of a file's bytes.
+    pub fn from_bytes(data: &[u8]) -> anyhow::Result<Model> {
+        Ok(read_bytes(data, "checkpoint")?.0)
+    }
+
     /// The weights' values alone, in model order.
     pub fn values(&self) -> Vec<Vec<f32>> {
         self.weights.iter().map(|(_, _, v)| v.clone()).collect()
@@ -148,9 +153,17 @@ impl Model {
 /// the checksum, the spec, and every tensor the model has, no other, each of its shape and f32.
 #[allow(clippy::type_complexity)]
 fn read(path: &Path) -> anyhow::Result<(Model, HashMap<String, String>, HashMap<String, Vec<f32>>)> {
-    let shown = path.display();
-    let data = std::fs::read(path).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let (_, header) = SafeTensors::read_metadata(&data)
+    let data = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    read_bytes(&data, &path.display().to_string())
+}
+
+/// [`read`] of a file's bytes; `shown` names it in errors.
+#[allow(clippy::type_complexity)]
+fn read_bytes(
+    data: &[u8],
+    shown: &str,
+) -> anyhow::Result<(Model, HashMap<String, String>, HashMap<String, Vec<f32>>)> {
+    let (_, header) = SafeTensors::read_metadata(data)
         .map_err(|e| anyhow::anyhow!("{shown}: not a safetensors file ({e})"))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |key: &str| {
@@ -165,7 +178,7 @@ fn read(path: &Path) -> anyhow::Result<(Model, HashMap<String, String>, HashMap<
     );
     let spec: ModelSpec =
         serde_json::from_str(get("spec")?).map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
-    let tensors = SafeTensors::deserialize(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let tensors = SafeTensors::deserialize(data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
     let mut stored: Vec<(String, Vec<u8>)> =
         tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect();
     stored.sort_by(|a, b| a.0.cmp(&b.0));
