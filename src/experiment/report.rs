@@ -87,6 +87,11 @@ pub fn judge(
     (judged, points)
 }
 
+/// Text for a markdown table cell: its pipes escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
 fn pct(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
 }
@@ -184,7 +189,7 @@ fn study_md(study: &Study, s: &Summary, verdict: Verdict) -> String {
     );
     md += &format!("## Verdict: **{verdict}**\n\n| statement | verdict | numbers |\n|---|---|---|\n");
     for (st, v, d) in &s.statements {
-        md += &format!("| {st} | {v} | {d} |\n");
+        md += &format!("| {} | {v} | {} |\n", cell(st), cell(d));
     }
     md += &format!("\nThe rule: {RULE}\n\n## Results\n\nAccuracy in percent, mean ± standard deviation over seeds; each seed's value in brackets.\n\n");
     md += "| setting | validation accuracy | seeds | test accuracy | training seconds |\n|---|---:|---|---:|---:|\n";
@@ -198,7 +203,7 @@ fn study_md(study: &Study, s: &Summary, verdict: Verdict) -> String {
         };
         md += &format!(
             "| {} | {} | [{}]{div} | {} | {:.0} |\n",
-            st.label,
+            cell(&st.label),
             mean_pm(&st.val),
             each.join(", "),
             mean_pm(&st.test),
@@ -250,8 +255,8 @@ pub fn write_merged(dir: &Path, order: &[&str]) -> anyhow::Result<usize> {
             "| [{}]({}/REPORT.md) | {} | {} ({setup}) | **{}**{} |\n",
             s.name,
             s.name,
-            s.claim,
-            numbers.join("; "),
+            cell(&s.claim),
+            cell(&numbers.join("; ")),
             s.verdict,
             if s.trials_done < s.trials {
                 format!(" ({} of {} trials)", s.trials_done, s.trials)
