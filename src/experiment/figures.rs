@@ -22,7 +22,7 @@ pub fn plot_grid(path: &Path, split: &Split) -> anyhow::Result<()> {
     let size = (3 * (cell + pad) + pad) as u32;
     render_png(path, (size, size + title as u32 * 3 + 40), |area| {
         area.draw(&Text::new(
-            "Fashion-MNIST: the first nine training images",
+            "Fashion-MNIST: the training file's first nine images",
             (pad, 8),
             ("sans-serif", 20).into_font(),
         ))
@@ -51,7 +51,9 @@ pub fn plot_grid(path: &Path, split: &Split) -> anyhow::Result<()> {
 pub fn write(runner: &Runner, events: &dyn Events) -> anyhow::Result<std::path::PathBuf> {
     let dir = runner.out.join("figures");
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    plot_grid(&dir.join("training-images.png"), &runner.data.train)?;
+    // The training file's first images, as the report's `x_train[:9]`: they open the
+    // validation split, which is the file's first 5,000.
+    plot_grid(&dir.join("training-images.png"), &runner.data.val)?;
     let trials: Vec<Trial> = [mlp(), cnn()]
         .into_iter()
         .enumerate()
@@ -71,7 +73,7 @@ pub fn write(runner: &Runner, events: &dyn Events) -> anyhow::Result<std::path::
         .collect();
     runner.run_trials("figures", &trials, &dir, events)?;
     let mut md = String::from("# The report's figures, redrawn\n\n");
-    md += "The first nine training images with their classes (the report's Appendix B):\n\n![training images](training-images.png)\n\n";
+    md += "The training file's first nine images with their classes (the report's Appendix B):\n\n![training images](training-images.png)\n\n";
     md += "| model | report: validation accuracy | ours: validation accuracy | ours: test accuracy | epochs | training images |\n|---|---:|---:|---:|---:|---:|\n";
     let mut figure = 1;
     let mut pictures = String::new();

@@ -507,7 +507,7 @@ impl Runner<'_> {
                     test_accuracy: done.test.accuracy,
                     val_loss: last.val_loss,
                     test_loss: done.test.loss,
-                    train_seconds: trainer.history.iter().map(|r| r.seconds).sum(),
+                    train_seconds: trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b),
                     diverged: false,
                 }
             }
@@ -517,7 +517,7 @@ impl Runner<'_> {
                     test_accuracy: CHANCE,
                     val_loss: f64::NAN,
                     test_loss: f64::NAN,
-                    train_seconds: trainer.history.iter().map(|r| r.seconds).sum(),
+                    train_seconds: trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b),
                     diverged: true,
                 };
                 let metrics = serde_json::json!({
