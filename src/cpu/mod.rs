@@ -66,8 +66,9 @@ fn available_memory() -> Option<usize> {
 }
 
 /// Products smaller than this many multiply-adds run on one thread: splitting them costs more
-/// than it saves.
-const PARALLEL_MIN_MACS: usize = 1 << 18;
+/// than it saves (on the 2-vCPU development machine a second thread slowed the MLP's 8.8M-MAC
+/// products by 5%; see BENCHMARKS.md). The CNN's convolutions (25M and 34M) are split.
+const PARALLEL_MIN_MACS: usize = 1 << 24;
 
 impl CpuEngine {
     /// Allocates every tensor of `program`, zero-filled; panics where memory runs out (the
