@@ -171,16 +171,55 @@ fn gpu_and_cpu_agree_step_by_step() {
 #[test]
 fn the_same_run_twice_gives_the_same_history_and_weights() {
     let (data, gpu) = (sample(), vulkan());
-    let run = || {
-        let mut t = Trainer::new(&gpu, &data, config(cnn(), 1, 11), None).unwrap();
+    for spec in [mlp(), cnn()] {
+        let run = || {
+            let mut t = Trainer::new(&gpu, &data, config(spec.clone(), 1, 11), None).unwrap();
+            t.train_epoch(&mut Silent).unwrap();
+            let row = t.history[0].clone();
+            let weights = t.checkpoint().unwrap().values();
+            ((row.train_loss, row.train_accuracy, row.val_loss, row.val_accuracy), weights)
+        };
+        let (first, second) = (run(), run());
+        assert_eq!(first.0, second.0, "{}", spec.name);
+        assert!(first.1 == second.1, "{}: weights differ between two identical runs", spec.name);
+    }
+}
+
+#[test]
+fn gpu_and_cpu_evaluate_a_trained_model_alike() {
+    let data = sample();
+    let cpu = Executor::Cpu { threads: 1 };
+    let gpu = vulkan();
+    for spec in [mlp(), cnn()] {
+        let mut t = Trainer::new(&cpu, &data, config(spec.clone(), 1, 2), None).unwrap();
         t.train_epoch(&mut Silent).unwrap();
-        let row = t.history[0].clone();
-        let weights = t.checkpoint().unwrap().values();
-        ((row.train_loss, row.train_accuracy, row.val_loss, row.val_accuracy), weights)
-    };
-    let (first, second) = (run(), run());
-    assert_eq!(first.0, second.0);
-    assert!(first.1 == second.1, "weights differ between two identical runs");
+        let ckpt = t.checkpoint().unwrap();
+        let model = gpu_fmnist::train::Model { spec: ckpt.spec.clone(), weights: ckpt.weights.clone() };
+        let eval = |executor: &Executor| {
+            let split = &data.test;
+            let (graph, mut engine) = gpu_fmnist::train::inference(
+                executor,
+                &model,
+                SplitName::Test,
+                &split.images,
+                &split.labels,
+                64,
+            )
+            .unwrap();
+            gpu_fmnist::train::evaluate(engine.as_mut(), &graph, SplitName::Test, 0).unwrap()
+        };
+        let (on_gpu, on_cpu) = (eval(&gpu), eval(&cpu));
+        assert_eq!(on_gpu.images, 1000);
+        assert!(
+            (on_gpu.loss - on_cpu.loss).abs() <= 1e-5 * on_cpu.loss,
+            "{}: {on_gpu:?} {on_cpu:?}",
+            spec.name
+        );
+        // Predictions may differ only where two logits tie to within rounding: allow one image.
+        let moved: u64 = on_gpu.confusion.iter().zip(&on_cpu.confusion).map(|(a, b)| a.abs_diff(*b)).sum();
+        assert!(moved <= 2, "{}: confusion matrices differ by {moved}", spec.name);
+        assert!((on_gpu.accuracy - on_cpu.accuracy).abs() <= 0.001, "{}", spec.name);
+    }
 }
 
 #[test]
