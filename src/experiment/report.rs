@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::verdict::{combine, mean_sd, Evidence, Judged, Verdict, RULE};
 use super::{read_results, Overrides, Result as TrialResult, Study};
-use crate::report::{legend, plot_err, render_png, write_text};
+use crate::report::{legend, plot_err, render_png, write_text, Chart};
 
 /// One setting's figures over its seeds.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -312,6 +312,32 @@ fn category_labels(
     Ok(())
 }
 
+/// A chart of `m` categories at x = 0, 1, …, m − 1 (labelled by [`category_labels`]) over `y`.
+fn category_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    m: usize,
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> anyhow::Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(64)
+        .build_cartesian_2d(-0.6f64..m as f64 - 0.4, y)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 16))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
 /// `accuracy.png`: validation and test accuracy per setting, mean ± standard deviation, each
 /// seed a dot.
 fn plot_accuracy(path: &Path, s: &Summary) -> anyhow::Result<()> {
@@ -330,21 +356,8 @@ fn plot_accuracy(path: &Path, s: &Summary) -> anyhow::Result<()> {
         points.iter().flat_map(|p| p.1.clone()).chain(tests.iter().flatten().copied()).map(|v| 100.0 * v),
     );
     render_png(path, (120 * m as u32 + 360, 560), |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(format!("{}: accuracy per setting (mean ± sd, dots: seeds)", s.name), ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.6f64..m as f64 - 0.4, lo..hi)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .disable_x_axis()
-            .y_desc("accuracy (%)")
-            .label_style(("sans-serif", 16))
-            .draw()
-            .map_err(plot_err)?;
+        let caption = format!("{}: accuracy per setting (mean ± sd, dots: seeds)", s.name);
+        let mut chart = category_chart(area, &caption, m, lo..hi, "accuracy (%)")?;
         let series = [
             ("validation", PALETTE[0], -0.12, &points.iter().map(|p| p.1.clone()).collect::<Vec<_>>()),
             ("test", PALETTE[1], 0.12, &tests),
@@ -436,21 +449,8 @@ fn plot_time(path: &Path, s: &Summary) -> anyhow::Result<()> {
     let means: Vec<f64> = s.settings.iter().map(|st| mean_sd(&st.seconds).0).collect();
     let top = means.iter().copied().filter(|v| v.is_finite()).fold(1.0f64, f64::max) * 1.15;
     render_png(path, (120 * m as u32 + 360, 420), |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(format!("{}: training time per trial (mean over seeds)", s.name), ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(64)
-            .build_cartesian_2d(-0.6f64..m as f64 - 0.4, 0f64..top)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .disable_x_axis()
-            .y_desc("seconds")
-            .label_style(("sans-serif", 16))
-            .draw()
-            .map_err(plot_err)?;
+        let caption = format!("{}: training time per trial (mean over seeds)", s.name);
+        let mut chart = category_chart(area, &caption, m, 0f64..top, "seconds")?;
         chart
             .draw_series(means.iter().enumerate().map(|(i, &v)| {
                 Rectangle::new(
