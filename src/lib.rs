@@ -1,7 +1,8 @@
 //! gpu-fmnist: train neural networks on Fashion-MNIST with WGSL compute shaders through wgpu,
 //! with every kernel checked against a plain CPU reference.
 //!
-//! Layers, arrows pointing down: `cli` → `train` → `graph` → (`gpu` | `cpu`), and `data`.
+//! Layers, arrows pointing down: `cli` → `experiment` → `report` → `train` → `graph` ← (`gpu` |
+//! `cpu`), and `data` at the bottom.
 
 pub mod bench;
 pub mod check;
