@@ -347,23 +347,13 @@ fn bench_and_huge_models_are_one_line_errors_and_leave_no_run_directory() {
     let tiny = dir.path().join("tiny-data");
     std::fs::create_dir(&tiny).unwrap();
     let data = gpu_fmnist::data::FashionMnist::load_dir(Path::new(SAMPLE)).unwrap();
-    let write_idx = |name: &str, magic: u32, dims: &[u32], bytes: &[u8]| {
-        let mut out = magic.to_be_bytes().to_vec();
-        for d in dims {
-            out.extend(d.to_be_bytes());
-        }
-        out.extend(bytes);
-        std::fs::write(tiny.join(name), out).unwrap();
-    };
+    use gpu_fmnist::data::idx::encode_idx;
     for (prefix, split) in [("train", &data.val), ("t10k", &data.test)] {
         let n = 20.min(split.len());
-        write_idx(
-            &format!("{prefix}-images-idx3-ubyte"),
-            0x803,
-            &[n as u32, 28, 28],
-            &split.images[..n * 784],
-        );
-        write_idx(&format!("{prefix}-labels-idx1-ubyte"), 0x801, &[n as u32], &split.labels[..n]);
+        let images = encode_idx(&[n, 28, 28], &split.images[..n * 784]);
+        std::fs::write(tiny.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        let labels = encode_idx(&[n], &split.labels[..n]);
+        std::fs::write(tiny.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
     }
     assert_one_line_error(
         &["bench", "--device", "vulkan", "--data-dir", tiny.to_str().unwrap()],
