@@ -52,13 +52,10 @@ impl Progress for Bar {
 
 /// The optimizer the command line asks for: `--optimizer` picks the kind (with Keras's
 /// defaults), the other flags override single hyperparameters.
-fn optimizer(base: Optimizer, args: &TrainArgs) -> Optimizer {
-    let mut opt = match (args.optimizer.as_deref(), base) {
-        (Some("sgd"), Optimizer::Adam { .. }) => Optimizer::Sgd { lr: 0.01, momentum: 0.0, nesterov: false },
-        (Some("adam"), Optimizer::Sgd { .. }) => {
-            Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 }
-        }
-        _ => base,
+fn optimizer(base: Optimizer, args: &TrainArgs) -> anyhow::Result<Optimizer> {
+    let mut opt = match args.optimizer.as_deref() {
+        Some(name) => base.of_kind(name)?,
+        None => base,
     };
     match &mut opt {
         Optimizer::Sgd { lr, momentum, nesterov } => {
@@ -68,7 +65,7 @@ fn optimizer(base: Optimizer, args: &TrainArgs) -> Optimizer {
         }
         Optimizer::Adam { lr, .. } => *lr = args.lr.unwrap_or(*lr),
     }
-    opt
+    Ok(opt)
 }
 
 pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> anyhow::Result<()> {
@@ -82,7 +79,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         }
     };
     let config = TrainConfig {
-        optimizer: optimizer(base.0, args),
+        optimizer: optimizer(base.0, args)?,
         epochs: args.epochs.unwrap_or(base.1),
         batch_size: args.batch_size.unwrap_or(base.2),
         seed: args.seed.unwrap_or(base.3),

@@ -17,7 +17,6 @@
 //! | `batch_size` | number | images per step |
 
 use crate::graph::model::{Activation, Layer};
-use crate::graph::ops::defaults;
 use crate::graph::{ModelSpec, Optimizer, Padding};
 
 /// The knob names, in the table's order.
@@ -140,20 +139,7 @@ pub fn apply(spec: &mut ModelSpec, knob: &str, value: &Value) -> anyhow::Result<
                 Optimizer::Sgd { lr: l, .. } | Optimizer::Adam { lr: l, .. } => *l = lr as f32,
             }
         }
-        "optimizer" => {
-            let base = spec.training.optimizer;
-            spec.training.optimizer = match (value.label().as_str(), base) {
-                ("sgd", Optimizer::Sgd { .. }) | ("adam", Optimizer::Adam { .. }) => base,
-                ("sgd", _) => Optimizer::Sgd { lr: defaults::sgd_lr(), momentum: 0.0, nesterov: false },
-                ("adam", _) => Optimizer::Adam {
-                    lr: defaults::adam_lr(),
-                    beta1: defaults::beta1(),
-                    beta2: defaults::beta2(),
-                    eps: defaults::eps(),
-                },
-                (other, _) => anyhow::bail!("`{other}` is not an optimizer (sgd, adam)"),
-            };
-        }
+        "optimizer" => spec.training.optimizer = spec.training.optimizer.of_kind(&value.label())?,
         "l2" => {
             let c = value.number()?;
             anyhow::ensure!(c.is_finite() && c >= 0.0, "an L2 factor is a number ≥ 0");

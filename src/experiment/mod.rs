@@ -409,7 +409,7 @@ impl Runner<'_> {
     /// A finished trial elsewhere under `out` (another study's, or the figures') that is the
     /// same run as `trial` — the same model, training settings, seed, epochs and training
     /// images, on the same adapter — if there is one.
-    fn finished_twin(&self, trial: &Trial, own: &Path) -> anyhow::Result<Option<PathBuf>> {
+    fn finished_twin(&self, trial: &Trial, own: &Path) -> Option<PathBuf> {
         let adapter = crate::report::adapter_name(self.executor);
         let same = |other: &Trial| {
             other.spec == trial.spec
@@ -417,7 +417,7 @@ impl Runner<'_> {
                 && other.epochs == trial.epochs
                 && other.subset == trial.subset
         };
-        let Ok(studies) = std::fs::read_dir(&self.out) else { return Ok(None) };
+        let studies = std::fs::read_dir(&self.out).ok()?;
         for study in studies.flatten() {
             let Ok(trials) = std::fs::read_dir(study.path()) else { continue };
             for t in trials.flatten() {
@@ -436,11 +436,11 @@ impl Runner<'_> {
                     .ok()
                     .and_then(|m| m.get("adapter").and_then(|a| a.as_str()).map(str::to_string));
                 if same(&other) && ran_on.as_deref() == Some(adapter.as_str()) {
-                    return Ok(Some(dir));
+                    return Some(dir);
                 }
             }
         }
-        Ok(None)
+        None
     }
 
     fn run_trial(
@@ -469,7 +469,7 @@ impl Runner<'_> {
         }
         std::fs::create_dir_all(&tdir).map_err(|e| anyhow::anyhow!("{}: {e}", tdir.display()))?;
         crate::report::write_text(&definition, &serde_json::to_string_pretty(trial)?)?;
-        if let Some(twin) = self.finished_twin(trial, &tdir)? {
+        if let Some(twin) = self.finished_twin(trial, &tdir) {
             // The same training run finished in another study (the base setting recurs in most):
             // its files are this trial's, metrics.json last.
             let mut files: Vec<PathBuf> = std::fs::read_dir(&twin)?.flatten().map(|e| e.path()).collect();
@@ -499,7 +499,9 @@ impl Runner<'_> {
             data.train.len()
         );
         let mut trainer = Trainer::new(self.executor, data, config, resume.as_ref())?;
-        let outcome = match crate::report::fit(&mut trainer, self.executor, self.device, &tdir, &mut Quiet) {
+        let fitted = crate::report::fit(&mut trainer, self.executor, self.device, &tdir, &mut Quiet);
+        let train_seconds = trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b);
+        let outcome = match fitted {
             Ok(done) => {
                 let last = trainer.history.last().expect("fit trains at least one epoch");
                 Outcome {
@@ -507,7 +509,7 @@ impl Runner<'_> {
                     test_accuracy: done.test.accuracy,
                     val_loss: last.val_loss,
                     test_loss: done.test.loss,
-                    train_seconds: trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b),
+                    train_seconds,
                     diverged: false,
                 }
             }
@@ -517,7 +519,7 @@ impl Runner<'_> {
                     test_accuracy: CHANCE,
                     val_loss: f64::NAN,
                     test_loss: f64::NAN,
-                    train_seconds: trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b),
+                    train_seconds,
                     diverged: true,
                 };
                 let metrics = serde_json::json!({

@@ -57,6 +57,17 @@ pub struct Counters {
     pub host_reads: u64,
 }
 
+impl Counters {
+    /// What was done between `before` and these counters.
+    pub fn since(self, before: Counters) -> Counters {
+        Counters {
+            dispatches: self.dispatches - before.dispatches,
+            submits: self.submits - before.submits,
+            host_reads: self.host_reads - before.host_reads,
+        }
+    }
+}
+
 /// An executor of a [`Program`]: the CPU reference or the GPU.
 pub trait Engine {
     /// Replaces the contents of an f32 tensor.

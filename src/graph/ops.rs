@@ -207,6 +207,22 @@ pub mod defaults {
 }
 
 impl Optimizer {
+    /// The optimizer called `name` (`sgd`, `adam`): `self` when it is already of that kind,
+    /// else that kind with Keras's defaults (see [`defaults`]).
+    pub fn of_kind(self, name: &str) -> anyhow::Result<Optimizer> {
+        Ok(match (name, self) {
+            ("sgd", Optimizer::Sgd { .. }) | ("adam", Optimizer::Adam { .. }) => self,
+            ("sgd", _) => Optimizer::Sgd { lr: defaults::sgd_lr(), momentum: 0.0, nesterov: false },
+            ("adam", _) => Optimizer::Adam {
+                lr: defaults::adam_lr(),
+                beta1: defaults::beta1(),
+                beta2: defaults::beta2(),
+                eps: defaults::eps(),
+            },
+            (other, _) => anyhow::bail!("`{other}` is not an optimizer (sgd, adam)"),
+        })
+    }
+
     /// How many state tensors per weight: SGD with momentum 1, Adam 2.
     pub fn slots(&self) -> usize {
         match *self {

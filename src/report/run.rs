@@ -51,12 +51,7 @@ pub fn fit(
             Ok(_) => {
                 save_epoch(dir, trainer)?;
                 // The epoch's work as the command did it: the checkpoint's reads included.
-                let after = trainer.engine().counters();
-                trainer.last_epoch = crate::graph::Counters {
-                    dispatches: after.dispatches - before.dispatches,
-                    submits: after.submits - before.submits,
-                    host_reads: after.host_reads - before.host_reads,
-                };
+                trainer.last_epoch = trainer.engine().counters().since(before);
             }
             // Where it stopped, mid-epoch, so that `--resume` goes on from there. (A diverged
             // run keeps the last good epoch's checkpoint instead.)

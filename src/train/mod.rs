@@ -296,12 +296,7 @@ impl<'a> Trainer<'a> {
             val_accuracy: val.accuracy,
             seconds: earlier_seconds + start.elapsed().as_secs_f64(),
         };
-        let after = self.engine.counters();
-        self.last_epoch = Counters {
-            dispatches: after.dispatches - before.dispatches,
-            submits: after.submits - before.submits,
-            host_reads: after.host_reads - before.host_reads,
-        };
+        self.last_epoch = self.engine.counters().since(before);
         self.history.push(row.clone());
         progress.epoch_end(&row);
         Ok(row)
