@@ -5,10 +5,10 @@
 //   op(B) is (K, N): B is stored (K, N) row-major, or (N, K) when TRANS_B
 //   C is (M, N) with row stride ldc; bias is (N)
 //
-// A and B are read a vec4 at a time along their rows, so their row strides lda and ldb are
-// multiples of 4; src/gpu/matmul.rs first copies a matrix whose rows are not into a padded
-// scratch buffer (`pack_rows` below). Each invocation owns a 4×4 block of C held in a mat4x4,
-// so one step of the K loop is eight vec4 loads and one 4×4 matrix product.
+// A and B are read four floats at a time along their rows: one vec4 load where the row stride
+// is a multiple of 4 (ALIGNED_A/ALIGNED_B), else four scalar loads from the same buffer bound a
+// second time as array<f32> (no repacking pass). Each invocation owns a 4×4 block of C held in a
+// mat4x4, so one step of the K loop is eight 4-float loads and one 4×4 matrix product.
 // Split-K: workgroup z sums only K-slice z into `partial` (splits, M, N), and `sum_splits`
 // adds the slices in a fixed order. No float atomics anywhere, so results are reproducible.
 
@@ -16,8 +16,8 @@ struct Dims {
     m: u32,
     n: u32,
     k: u32,
-    lda: u32,      // row stride of A as stored, in floats (a multiple of 4)
-    ldb: u32,      // row stride of B as stored, in floats (a multiple of 4)
+    lda: u32,      // row stride of A as stored, in floats
+    ldb: u32,      // row stride of B as stored, in floats
     ldc: u32,      // row stride of C, in floats
     k_chunk: u32,  // K-slice per workgroup z (a multiple of 4); ≥ K without split-K
     splits: u32,
@@ -29,6 +29,9 @@ struct Dims {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> partial: array<f32>;
+// A and B again, as floats: read where their rows are not whole vec4s.
+@group(0) @binding(12) var<storage, read> a1: array<f32>;
+@group(0) @binding(13) var<storage, read> b1: array<f32>;
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -36,30 +39,44 @@ override HAS_BIAS: bool = false;
 override ACT: u32 = 0u;
 // Write raw partial sums of K-slice z to C at offset z·M·N (split-K), with no epilogue.
 override PARTIAL: bool = false;
+// lda (ldb) is a multiple of 4: read A (B) as vec4s.
+override ALIGNED_A: bool = true;
+override ALIGNED_B: bool = true;
+
+// Elements e..e+3 of A (of B); e is a multiple of 4 when the matrix is aligned.
+fn la(e: u32) -> vec4<f32> {
+    if ALIGNED_A {
+        return a[e / 4u];
+    }
+    return vec4<f32>(a1[e], a1[e + 1u], a1[e + 2u], a1[e + 3u]);
+}
+
+fn lb(e: u32) -> vec4<f32> {
+    if ALIGNED_B {
+        return b[e / 4u];
+    }
+    return vec4<f32>(b1[e], b1[e + 1u], b1[e + 2u], b1[e + 3u]);
+}
 
 // Rows r0..r0+3 of A (clamped to `rows`-1), columns col..col+3, as the columns of a mat4x4.
 fn a_rows(r0: u32, rows: u32, col: u32) -> mat4x4<f32> {
-    let ld = d.lda / 4u;
-    let c4 = col / 4u;
     let last = rows - 1u;
     return mat4x4<f32>(
-        a[min(r0, last) * ld + c4],
-        a[min(r0 + 1u, last) * ld + c4],
-        a[min(r0 + 2u, last) * ld + c4],
-        a[min(r0 + 3u, last) * ld + c4],
+        la(min(r0, last) * d.lda + col),
+        la(min(r0 + 1u, last) * d.lda + col),
+        la(min(r0 + 2u, last) * d.lda + col),
+        la(min(r0 + 3u, last) * d.lda + col),
     );
 }
 
 // The same for B.
 fn b_rows(r0: u32, rows: u32, col: u32) -> mat4x4<f32> {
-    let ld = d.ldb / 4u;
-    let c4 = col / 4u;
     let last = rows - 1u;
     return mat4x4<f32>(
-        b[min(r0, last) * ld + c4],
-        b[min(r0 + 1u, last) * ld + c4],
-        b[min(r0 + 2u, last) * ld + c4],
-        b[min(r0 + 3u, last) * ld + c4],
+        lb(min(r0, last) * d.ldb + col),
+        lb(min(r0 + 1u, last) * d.ldb + col),
+        lb(min(r0 + 2u, last) * d.ldb + col),
+        lb(min(r0 + 3u, last) * d.ldb + col),
     );
 }
 
@@ -81,32 +98,30 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let k_begin = gid.z * d.k_chunk;
     let k_end = min(k_begin + d.k_chunk, d.k);
     let k_full = k_begin + (k_end - k_begin) / 4u * 4u;
-    let lda = d.lda / 4u;
-    let ldb = d.ldb / 4u;
+    let lda = d.lda;
+    let ldb = d.ldb;
     // Rows that stay the same along K (A's rows m0.., B's rows n0.. when stored transposed),
-    // clamped to the matrix once: their vec4 offsets.
+    // clamped to the matrix once: their element offsets.
     let a_row = vec4<u32>(min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.m - 1u))) * lda;
     let b_row = vec4<u32>(min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.n - 1u))) * ldb;
     // As a matrix, acc is the 4×4 block of C at (m0, n0): acc[j][i] = C[m0 + i][n0 + j].
     var acc = mat4x4<f32>();
-    // Whole 4-wide steps of K: eight vec4 loads and one 4×4 product each.
+    // Whole 4-wide steps of K: eight 4-float loads and one 4×4 product each.
     // ablk[kk][i] = op(A)[m0 + i][k0 + kk];  bblk[j][kk] = op(B)[k0 + kk][n0 + j].
     for (var k0 = k_begin; k0 < k_full; k0 += 4u) {
         var ablk: mat4x4<f32>;
         if TRANS_A {
-            let at = k0 * lda + m0 / 4u;
-            ablk = mat4x4<f32>(a[at], a[at + lda], a[at + 2u * lda], a[at + 3u * lda]);
+            let at = k0 * lda + m0;
+            ablk = mat4x4<f32>(la(at), la(at + lda), la(at + 2u * lda), la(at + 3u * lda));
         } else {
-            let c = k0 / 4u;
-            ablk = transpose(mat4x4<f32>(a[a_row.x + c], a[a_row.y + c], a[a_row.z + c], a[a_row.w + c]));
+            ablk = transpose(mat4x4<f32>(la(a_row.x + k0), la(a_row.y + k0), la(a_row.z + k0), la(a_row.w + k0)));
         }
         var bblk: mat4x4<f32>;
         if TRANS_B {
-            let c = k0 / 4u;
-            bblk = mat4x4<f32>(b[b_row.x + c], b[b_row.y + c], b[b_row.z + c], b[b_row.w + c]);
+            bblk = mat4x4<f32>(lb(b_row.x + k0), lb(b_row.y + k0), lb(b_row.z + k0), lb(b_row.w + k0));
         } else {
-            let at = k0 * ldb + n0 / 4u;
-            bblk = transpose(mat4x4<f32>(b[at], b[at + ldb], b[at + 2u * ldb], b[at + 3u * ldb]));
+            let at = k0 * ldb + n0;
+            bblk = transpose(mat4x4<f32>(lb(at), lb(at + ldb), lb(at + 2u * ldb), lb(at + 3u * ldb)));
         }
         acc += ablk * bblk;
     }
@@ -166,29 +181,6 @@ fn sum_splits(id: Invocation) {
     let m = i / d.n;
     let n = i % d.n;
     c[m * d.ldc + n] = epilogue(s, n);
-}
-
-// pack_rows: dst (rows, ld_dst) = src (rows, cols) with row stride ld_src, zero-padded to ld_dst.
-struct Pack {
-    rows: u32,
-    cols: u32,
-    ld_src: u32,
-    ld_dst: u32,
-}
-
-@group(0) @binding(6) var<uniform> pk: Pack;
-@group(0) @binding(7) var<storage, read> src: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dst: array<f32>;
-
-@compute @workgroup_size(WG)
-fn pack_rows(id: Invocation) {
-    let i = flat_index(id);
-    if i >= pk.rows * pk.ld_dst {
-        return;
-    }
-    let r = i / pk.ld_dst;
-    let col = i % pk.ld_dst;
-    dst[i] = select(0.0, src[r * pk.ld_src + col], col < pk.cols);
 }
 
 // bias_grad: db (cols) = Σ_r dy (rows, cols), the bias gradient of a dense or conv layer.

@@ -167,7 +167,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
     println!("{device_line}");
     let runner = Runner {
         executor: &executor,
-        device: a.device.device,
+        device: a.device.pick.device,
         data: &data,
         out: a.out.clone(),
         overrides: overrides.clone(),

@@ -94,7 +94,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct BenchArgs {
     #[command(flatten)]
-    device: DeviceArgs,
+    device: AdapterArgs,
     /// Timed runs per measurement; the median is reported.
     #[arg(long, default_value_t = 7)]
     reps: usize,
@@ -111,7 +111,7 @@ struct BenchArgs {
 #[derive(Debug, Args)]
 struct CheckArgs {
     #[command(flatten)]
-    device: DeviceArgs,
+    device: AdapterArgs,
     /// Seed of the random shapes and inputs (a failure names it so it can be replayed).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -165,9 +165,9 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
 }
 
-/// Which executor to use.
+/// Which backend and adapter to use (`bench` and `check`, which take no `--threads`).
 #[derive(Debug, Args, Clone)]
-pub struct DeviceArgs {
+pub struct AdapterArgs {
     /// Backend to run on: a wgpu backend, `cpu` for the ndarray reference path, or `auto`
     /// (a hardware GPU when there is one, otherwise cpu).
     #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
@@ -175,6 +175,13 @@ pub struct DeviceArgs {
     /// Pick the adapter whose name contains this text (case-insensitive); `$WGPU_ADAPTER_NAME` works too.
     #[arg(long, value_name = "SUBSTRING")]
     pub adapter: Option<String>,
+}
+
+/// Which executor to use.
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    #[command(flatten)]
+    pub pick: AdapterArgs,
     /// CPU path: threads for the large products (default: every core; results are the same
     /// whatever the count).
     #[arg(long, value_name = "N")]
@@ -186,7 +193,7 @@ impl DeviceArgs {
     /// `--threads` is not given (None: every core).
     pub fn open(&self, default_threads: Option<usize>) -> anyhow::Result<(crate::gpu::Executor, String)> {
         anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
-        let (executor, line) = crate::gpu::Executor::open(self.device, self.adapter.as_deref())?;
+        let (executor, line) = crate::gpu::Executor::open(self.pick.device, self.pick.adapter.as_deref())?;
         Ok(match (self.threads.or(default_threads), executor) {
             (Some(n), e @ crate::gpu::Executor::Cpu { .. }) => (e.with_threads(n), line),
             (_, e) => (e, line),
@@ -267,5 +274,21 @@ pub fn quiet_lavapipe() {
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         }
         std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// `bench --threads 1,2` is the list of thread counts (a flattened `--threads N` once
+    /// shadowed it and refused the list); clap's own consistency checks run in debug builds.
+    #[test]
+    fn bench_takes_a_list_of_thread_counts() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+        let cli = super::Cli::try_parse_from(["gpu-fmnist", "bench", "--threads", "1,16"]).unwrap();
+        let super::Command::Bench(args) = cli.command else { panic!("not bench") };
+        assert_eq!(args.threads, [1, 16]);
     }
 }

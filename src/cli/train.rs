@@ -149,7 +149,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     }
     let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
     super::stop_on_signals();
-    let done = report::fit(&mut trainer, &executor, device.device, &out, &mut bar).map_err(|e| {
+    let done = report::fit(&mut trainer, &executor, device.pick.device, &out, &mut bar).map_err(|e| {
         if let Some(bar) = bar.bar.take() {
             bar.abandon();
         }

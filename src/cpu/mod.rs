@@ -161,11 +161,16 @@ impl CpuEngine {
     }
 
     /// Runs one op.
-    pub fn exec(&mut self, op: &Op) {
+    pub fn exec(&mut self, op: &Op) -> anyhow::Result<()> {
         match *op {
             Op::Gather { images, labels, index, state, x, y, batch, pixels } => {
-                let (mut xs, mut ys) = (self.take_f(x), self.take_u(y));
                 let cursor = self.u(state)[1] as usize;
+                anyhow::ensure!(
+                    cursor + batch <= self.u(index).len(),
+                    "a batch at image {cursor} runs past the end of a split of {} images",
+                    self.u(index).len()
+                );
+                let (mut xs, mut ys) = (self.take_f(x), self.take_u(y));
                 data::gather(
                     self.u(images),
                     self.u(labels),
@@ -381,24 +386,29 @@ impl CpuEngine {
                 self.put_u(state, words);
             }
         }
+        Ok(())
     }
 }
 
 impl CpuEngine {
     /// Where one run of list `list` spends its time: each op run `reps` times in a row, timed
     /// on the host, per run: (op, seconds), in list order.
-    pub fn profile(&mut self, list: usize, reps: usize) -> Vec<(String, f64)> {
+    pub fn profile(&mut self, list: usize, reps: usize) -> anyhow::Result<Vec<(String, f64)>> {
         let ops = std::mem::take(&mut self.lists[list]);
         let mut out = Vec::new();
-        for op in &ops {
-            let start = std::time::Instant::now();
-            for _ in 0..reps {
-                self.exec(op);
+        let mut timed = || -> anyhow::Result<()> {
+            for op in &ops {
+                let start = std::time::Instant::now();
+                for _ in 0..reps {
+                    self.exec(op)?;
+                }
+                out.push((op.kind(), start.elapsed().as_secs_f64() / reps.max(1) as f64));
             }
-            out.push((op.kind(), start.elapsed().as_secs_f64() / reps.max(1) as f64));
-        }
+            Ok(())
+        };
+        let result = timed();
         self.lists[list] = ops;
-        out
+        result.map(|()| out)
     }
 }
 
@@ -429,14 +439,10 @@ impl Engine for CpuEngine {
 
     fn run(&mut self, list: usize, times: usize) -> anyhow::Result<()> {
         let ops = std::mem::take(&mut self.lists[list]);
-        for _ in 0..times {
-            for op in &ops {
-                self.exec(op);
-            }
-        }
+        let result = (0..times).try_for_each(|_| ops.iter().try_for_each(|op| self.exec(op)));
         self.counters.dispatches += (ops.len() * times) as u64;
         self.lists[list] = ops;
-        Ok(())
+        result
     }
 
     fn counters(&self) -> Counters {

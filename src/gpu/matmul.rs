@@ -1,7 +1,8 @@
 //! Dispatch for shaders/matmul.wgsl (reference: src/cpu/matmul.rs).
 //!
-//! The kernel reads rows as vec4, so a stored matrix whose row length is not a multiple of 4 is
-//! first copied into a zero-padded scratch (`pack_rows`). When the output has few 32×32 tiles
+//! The kernel reads rows four floats at a time: as vec4 where the stored row length is a
+//! multiple of 4, else as four scalars (override constants ALIGNED_A/ALIGNED_B; the matrix is
+//! bound twice, as vec4s and as floats). When the output has few 32×32 tiles
 //! and K is long, K is split across workgroups (split-K) so that a large GPU has work for all of
 //! its cores; the slices are added in a fixed order.
 
@@ -27,10 +28,10 @@ pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
 pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let &Matmul { m, n, k, .. } = mm;
     let mut out = Vec::new();
-    let (a_rows, a_cols) = if mm.trans_a { (k, m) } else { (m, k) };
-    let (b_rows, b_cols) = if mm.trans_b { (n, k) } else { (k, n) };
-    let (a, lda) = aligned(c, c.buf(mm.a), a_rows, a_cols, &mut out)?;
-    let (b, ldb) = aligned(c, c.buf(mm.b), b_rows, b_cols, &mut out)?;
+    // The stored row lengths.
+    let lda = if mm.trans_a { m } else { k };
+    let ldb = if mm.trans_b { k } else { n };
+    let (a, b) = (c.buf(mm.a), c.buf(mm.b));
     let (chunk, splits) = split_k(m, n, k);
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
@@ -41,6 +42,8 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         ("HAS_BIAS", flag(mm.bias.is_some())),
         ("ACT", mm.act.code() as f64),
         ("PARTIAL", flag(splits > 1)),
+        ("ALIGNED_A", flag(lda.is_multiple_of(4))),
+        ("ALIGNED_B", flag(ldb.is_multiple_of(4))),
     ];
     let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
     anyhow::ensure!(
@@ -53,7 +56,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             "matmul",
             &constants,
             (0, &dims(n)),
-            &[(1, &a), (2, &b), (3, &bias), (4, c.buf(mm.c))],
+            &[(1, a), (2, b), (12, a), (13, b), (3, &bias), (4, c.buf(mm.c))],
             groups,
         )?);
     } else {
@@ -63,7 +66,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             "matmul",
             &constants,
             (0, &dims(n)),
-            &[(1, &a), (2, &b), (3, &bias), (4, &partial)],
+            &[(1, a), (2, b), (12, a), (13, b), (3, &bias), (4, &partial)],
             groups,
         )?);
         out.push(c.dispatch(
@@ -76,31 +79,6 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         )?);
     }
     Ok(out)
-}
-
-/// The matrix as the kernel can read it: itself when its rows are a multiple of 4 long,
-/// otherwise a zero-padded copy refreshed by a `pack_rows` dispatch before each use.
-fn aligned(
-    c: &Compiler,
-    buffer: &wgpu::Buffer,
-    rows: usize,
-    cols: usize,
-    out: &mut Vec<Dispatch>,
-) -> anyhow::Result<(wgpu::Buffer, usize)> {
-    if cols.is_multiple_of(4) {
-        return Ok((buffer.clone(), cols));
-    }
-    let ld = cols.next_multiple_of(4);
-    let packed = c.scratch(rows * ld);
-    out.push(c.dispatch(
-        MATMUL,
-        "pack_rows",
-        &[],
-        (6, &[rows, cols, cols, ld].map(|v| v as u32)),
-        &[(7, buffer), (8, &packed)],
-        grid(rows * ld, 256),
-    )?);
-    Ok((packed, ld))
 }
 
 pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one prepared script for a lent GPU machine (an NVIDIA H100 here): the figures BENCHMARKS.md
+# records "on a real GPU". Everything it needs travels with it:
+#   .dev/gpu-fmnist   the release binary built on the developers' machine (x86-64)
+#   .dev/data/        the four Fashion-MNIST IDX files
+#   .gl/*.deb         the Vulkan/EGL loaders (the machine has the NVIDIA driver, not the loader)
+# Output: $OUT/log (everything) and $OUT/*.json. Each step has its own time limit so that one
+# hang costs that step, not the lease.
+#   usage: bash benches/gpu-card.sh [quick]
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log") 2>&1
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+B=.dev/gpu-fmnist
+D=.dev/data
+step() { local limit=$1; shift; echo "=== $* (limit ${limit}s) $(date +%T)"; timeout "$limit" "$@"; echo "=== rc $? $(date +%T)"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,utilization.gpu --format=csv
+nproc
+step 30 $B devices
+step 60 $B check --device vulkan --quick
+step 120 $B bench --device vulkan --data-dir $D --reps 5 --threads 1,16
+step 60 $B train --model mlp --device vulkan --data-dir $D --epochs 3 --out "$OUT/mlp"
+if [ "${1:-}" != quick ]; then
+  step 150 $B train --model cnn --device vulkan --data-dir $D --out "$OUT/cnn"
+fi
+step 90 python3 benches/peers.py --data-dir $D --engine torch --device cuda --model mlp,cnn | tee "$OUT/peers-cuda.json"
+step 90 python3 benches/peers.py --data-dir $D --engine torch --device cpu --threads 16 --model mlp,cnn | tee "$OUT/peers-cpu.json"
+cp "$OUT"/mlp/metrics.json "$OUT/mlp-metrics.json" 2>/dev/null
+cp "$OUT"/cnn/metrics.json "$OUT/cnn-metrics.json" 2>/dev/null
+rm -rf "$OUT/mlp" "$OUT/cnn"
+nvidia-smi --query-gpu=name,clocks.sm,utilization.gpu --format=csv
