@@ -1,21 +1,31 @@
 // optimizer.wgsl — L2 regularization and the optimizer updates, as Keras 3 defines them.
-// Reference: src/cpu/optimizer.rs. Dispatch: src/gpu/optimizer.rs.
+// Reference: src/cpu/optimizer.rs. Dispatch: src/gpu/optimizer.rs. Check cases: `l2_case`,
+// `update_case` in src/check/cases.rs.
 //
-//   l2_penalty: penalties[slot] = c · Σ w²          (one workgroup, fixed tree: reproducible)
-//   l2_grad:    g += 2c · w
-//   sgd:        momentum 0: w −= lr · g
+// Both kernels run over an arena of weights (graph::Program::arena), one workgroup of WG = 256
+// invocations per chunk of 256 elements; `chunks[j]` gives chunk j the end of its weight (an
+// arena index: elements past it are padding) and the weight's L2 factor c.
+//
+//   l2_penalty: partials[j] = c · Σ w² over chunk j          (fixed tree: reproducible)
+//   sgd, adam:  g += 2c · w (the penalty's gradient, kept in g), then
+//     sgd:      momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
-//   adam:       m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
+//     adam:     m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
 //               w −= m · lr·sqrt(1 − β2^t)/(1 − β1^t) / (sqrt(v) + ε)   (ε after the square root)
 // The step's rate — SGD's lr, Adam's lr·sqrt(1 − β2^t)/(1 − β1^t) — is rates[state.record], a table
 // the host computes in f64 each epoch (`Optimizer::step_rates`): no pow() here, no cancellation.
 
 struct Update {
-    len: u32,
-    a: f32,        // sgd: momentum; adam: β1; l2: c (penalty) or 2c (gradient)
+    chunks: u32,   // chunks in the arena
+    a: f32,        // sgd: momentum; adam: β1
     b: f32,        // adam: β2
     eps: f32,      // adam: ε
-    flag: u32,     // sgd: Nesterov; l2_penalty: the slot
+    flag: u32,     // sgd: Nesterov
+}
+
+struct Chunk {
+    end: u32,      // arena index where this chunk's weight ends
+    c: f32,        // that weight's L2 factor
 }
 
 @group(0) @binding(0) var<uniform> p: Update;
@@ -24,53 +34,65 @@ struct Update {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;   // sgd: velocity; adam: first moment
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;   // adam: second moment
 @group(0) @binding(5) var<storage, read> state: State;
-@group(0) @binding(6) var<storage, read_write> penalties: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(7) var<storage, read> w_in: array<f32>;
 @group(0) @binding(8) var<storage, read> rates: array<f32>;
+@group(0) @binding(9) var<storage, read> chunks: array<Chunk>;
 
 var<workgroup> tree: array<f32, WG>;
 
 @compute @workgroup_size(WG)
-fn l2_penalty(@builtin(local_invocation_index) lid: u32) {
-    var s = 0.0;
-    for (var i = lid; i < p.len; i += WG) {
-        s += w_in[i] * w_in[i];
+fn l2_penalty(id: Invocation) {
+    let j = id.wid.y * id.nwg.x + id.wid.x;
+    if j >= p.chunks {
+        return;
     }
-    tree[lid] = s;
+    let i = j * WG + id.lid;
+    let ch = chunks[j];
+    var s = 0.0;
+    if i < ch.end {
+        s = w_in[i] * w_in[i];
+    }
+    tree[id.lid] = s;
     for (var half = WG / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
-        if lid < half {
-            tree[lid] += tree[lid + half];
+        if id.lid < half {
+            tree[id.lid] += tree[id.lid + half];
         }
     }
-    if lid == 0u {
-        penalties[p.flag] = p.a * tree[0];
+    if id.lid == 0u {
+        partials[j] = ch.c * tree[0];
     }
 }
 
-@compute @workgroup_size(WG)
-fn l2_grad(id: Invocation) {
-    let i = flat_index(id);
-    if i < p.len {
-        g[i] += p.a * w_in[i];
-    }
+// Element i's gradient with the penalty's added, kept in g.
+fn gradient(i: u32) -> f32 {
+    let ch = chunks[i / WG];
+    let grad = g[i] + (2.0 * ch.c) * w[i];
+    g[i] = grad;
+    return grad;
+}
+
+fn in_weight(i: u32) -> bool {
+    return i / WG < p.chunks && i < chunks[i / WG].end;
 }
 
 @compute @workgroup_size(WG)
 fn sgd(id: Invocation) {
     let i = flat_index(id);
-    if i >= p.len {
+    if !in_weight(i) {
         return;
     }
+    let grad = gradient(i);
     let lr = rates[state.record];
     if p.a == 0.0 {
-        w[i] -= g[i] * lr;
+        w[i] -= grad * lr;
         return;
     }
-    let vel = m[i] * p.a - g[i] * lr;
+    let vel = m[i] * p.a - grad * lr;
     m[i] = vel;
     if p.flag != 0u {
-        w[i] += vel * p.a - g[i] * lr;
+        w[i] += vel * p.a - grad * lr;
     } else {
         w[i] += vel;
     }
@@ -79,11 +101,11 @@ fn sgd(id: Invocation) {
 @compute @workgroup_size(WG)
 fn adam(id: Invocation) {
     let i = flat_index(id);
-    if i >= p.len {
+    if !in_weight(i) {
         return;
     }
+    let grad = gradient(i);
     let alpha = rates[state.record];
-    let grad = g[i];
     let m1 = m[i] + (grad - m[i]) * (1.0 - p.a);
     let v1 = v[i] + (grad * grad - v[i]) * (1.0 - p.b);
     m[i] = m1;

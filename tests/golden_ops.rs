@@ -10,7 +10,7 @@ use gpu_fmnist::check::cases::{
 };
 use gpu_fmnist::check::{compare, magnitudes, run_gpu, run_reference, Case, Data, Output, Rule};
 use gpu_fmnist::gpu::{DeviceKind, GpuContext};
-use gpu_fmnist::graph::ops::{Act, Op, Optimizer, Padding, Window};
+use gpu_fmnist::graph::ops::{Act, Op, Optimizer, Padding, Trained, Window};
 use gpu_fmnist::graph::Program;
 
 fn golden() -> Value {
@@ -99,8 +99,10 @@ fn act(name: &str) -> Act {
 fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: usize) -> Case {
     let len = param.len();
     let mut p = Program::default();
-    let w = p.f32("w", len);
-    let (m, v) = (p.f32("m", len), p.f32("v", len));
+    // Each tensor is the one view of an arena of its own, so all sit at offset 0 as an update
+    // requires.
+    let mut view = |arena: &str| p.arena(arena, &[(arena.to_string(), len)]).1[0];
+    let (w, m, v) = (view("w"), view("m"), view("v"));
     let state = p.u32("state", 3);
     let rates = p.f32("rates", steps);
     let mut inputs = vec![
@@ -109,15 +111,16 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
         (rates, Data::F32(opt.step_rates(0, steps))),
     ];
     let mut ops = Vec::new();
-    for g_values in &grads[..steps] {
-        let g = p.f32("g", len);
+    for (s, g_values) in grads[..steps].iter().enumerate() {
+        let g = p.arena(&format!("g{s}"), &[("g".to_string(), len)]).1[0];
         inputs.push((g, Data::F32(g_values.clone())));
         let slots = match opt {
             Optimizer::Sgd { momentum: 0.0, .. } => (None, None),
             Optimizer::Sgd { .. } => (Some(m), None),
             Optimizer::Adam { .. } => (Some(m), Some(v)),
         };
-        ops.push(Op::Update { w, g, m: slots.0, v: slots.1, state, rates, len, opt });
+        let weights = vec![Trained { w, g, m: slots.0, v: slots.1, len, l2: 0.0 }];
+        ops.push(Op::Update { weights, state, rates, opt });
         ops.push(Op::Advance { state, batch: 0, train: true });
     }
     p.add_list(ops);
@@ -258,8 +261,9 @@ fn reference_and_kernels_match_keras_op_by_op() {
             "l2" => {
                 let w = data(&c["w"]);
                 let case = l2_with(w.clone(), vec![0.0; w.len()], c["c"].as_f64().unwrap() as f32);
+                // The arena's first chunk holds another, unregularized weight.
                 let expected =
-                    [("penalties", vec![0.5, c["penalty"].as_f64().unwrap() as f32]), ("g", data(&c["dw"]))];
+                    [("partials", vec![0.0, c["penalty"].as_f64().unwrap() as f32]), ("g", data(&c["dw"]))];
                 fails.extend(judge(&label, &case, &expected, ctx));
             }
             other => panic!("unknown golden op {other}"),

@@ -4,7 +4,7 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::cpu::data::pack_bytes;
-use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, State, Window, T};
+use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;
 
@@ -65,6 +65,26 @@ impl Builder {
         let t = self.input(name, data);
         self.outputs.push(Output { t, name, len, rule, poison: false });
         t
+    }
+
+    /// An arena holding `views` side by side (each at a chunk boundary), each view an input;
+    /// with a rule, also an output the op updates in place.
+    fn arena<const N: usize>(
+        &mut self,
+        arena: &str,
+        views: [(&'static str, Vec<f32>); N],
+        rule: Option<Rule>,
+    ) -> [T; N] {
+        let specs: Vec<(String, usize)> = views.iter().map(|(n, v)| (n.to_string(), v.len())).collect();
+        let (_, ts) = self.program.arena(arena, &specs);
+        for (&t, (name, data)) in ts.iter().zip(views) {
+            let len = data.len();
+            self.inputs.push((t, Data::F32(data)));
+            if let Some(rule) = &rule {
+                self.outputs.push(Output { t, name, len, rule: rule.clone(), poison: false });
+            }
+        }
+        ts.try_into().expect("one view per value")
     }
 
     /// An intermediate result that is not compared.
@@ -715,18 +735,34 @@ fn l2_case(rng: &mut Rng, len: usize) -> Case {
     l2_with(rng.vec(len, -1.0, 1.0), rng.vec(len, -1.0, 1.0), c)
 }
 
-/// The L2 penalty c·Σw² (into slot 1 of two) and its gradient added to g.
+/// The L2 penalty c·Σw² by chunk of the parameter arena, and its gradient added to g by an
+/// update at rate 0 (which leaves w as it is). The arena's first weight is not regularized:
+/// its chunk's partial must be written 0.
 pub fn l2_with(w: Vec<f32>, g: Vec<f32>, c: f32) -> Case {
     let len = w.len();
+    let other = vec![0.25; 3];
     let mut b = Builder::new();
-    let w = b.input("w", w);
-    // Slot 0 belongs to another layer: it must come through untouched.
-    let penalties = b.in_out("penalties", vec![0.5, 0.0], Rule::Sum { k: len });
-    let g = b.in_out("g", g, Rule::Sum { k: 2 });
-    let ops = vec![Op::L2Penalty { w, penalties, slot: 1, len, c }, Op::L2Grad { w, g, len, c }];
+    let [other, w] = b.arena("parameters", [("other", other), ("w", w)], None);
+    let [other_g, g] = b.arena("gradients", [("other g", vec![0.0; 3]), ("g", g)], Some(Rule::Sum { k: 2 }));
+    let chunks = 1 + len.div_ceil(CHUNK).max(1);
+    let partials = b.output("partials", chunks, Rule::Sum { k: CHUNK });
+    let state = b.state(0, 0, 0);
+    let rates = b.input("rates", vec![0.0]);
+    let trained = |w, g, len, l2| Trained { w, g, m: None, v: None, len, l2 };
+    let ops = vec![
+        Op::L2Penalty { weights: vec![(w, c)], partials },
+        Op::Update {
+            weights: vec![trained(other, other_g, 3, 0.0), trained(w, g, len, c)],
+            state,
+            rates,
+            opt: Optimizer::Sgd { lr: 0.0, momentum: 0.0, nesterov: false },
+        },
+    ];
     b.case("l2", "forward+backward", format!("{len} c {c}"), ops, None)
 }
 
+/// One update of three weights of odd sizes in one arena, with L2 factors 0, c and c′: the
+/// gradients with their penalty terms, the weights and the slots.
 fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let mut b = Builder::new();
     // Step `step` of an epoch whose first step was `first`: the rate is read from row `row`.
@@ -734,22 +770,47 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let step = first + row as u64;
     let state = b.state(step as u32, 0, row as u32);
     let rates = b.input("rates", opt.step_rates(first, 8));
-    let g = b.input("g", rng.vec(len, -1.0, 1.0));
-    let w = b.in_out("w", rng.vec(len, -1.0, 1.0), Rule::Update { k: 4 });
+    let lens = [len, rng.range(1, 300), rng.range(1, 40)];
+    let l2 = [0.0, *rng.pick(&[1e-6, 1e-4, 0.01]), *rng.pick(&[1e-4, 0.1])];
+    let mut values = |lo: f32, hi: f32| lens.map(|n| rng.vec(n, lo, hi));
+    let [w0, w1, w2] = values(-1.0, 1.0);
+    let [g0, g1, g2] = values(-1.0, 1.0);
+    let (m0, m1, m2) = {
+        let [a, b, c] = values(-0.1, 0.1);
+        (a, b, c)
+    };
+    let [v0, v1, v2] = values(0.0, 0.1);
+    let w = b.arena("parameters", [("w0", w0), ("w1", w1), ("w2", w2)], Some(Rule::Update { k: 6 }));
+    let g = b.arena("gradients", [("g0", g0), ("g1", g1), ("g2", g2)], Some(Rule::Sum { k: 2 }));
     let (name, m, v) = match opt {
         Optimizer::Sgd { momentum, nesterov, .. } if momentum > 0.0 => {
-            let m = b.in_out("velocity", rng.vec(len, -0.1, 0.1), Rule::Update { k: 2 });
+            let m = b.arena(
+                "slot0",
+                [("velocity0", m0), ("velocity1", m1), ("velocity2", m2)],
+                Some(Rule::Update { k: 4 }),
+            );
             (if nesterov { "sgd nesterov" } else { "sgd momentum" }, Some(m), None)
         }
         Optimizer::Sgd { .. } => ("sgd", None, None),
         Optimizer::Adam { .. } => {
-            let m = b.in_out("m", rng.vec(len, -0.1, 0.1), Rule::Update { k: 2 });
-            let v = b.in_out("v", rng.vec(len, 0.0, 0.1), Rule::Update { k: 2 });
+            let m = b.arena("slot0", [("m0", m0), ("m1", m1), ("m2", m2)], Some(Rule::Update { k: 4 }));
+            let v = b.arena("slot1", [("v0", v0), ("v1", v1), ("v2", v2)], Some(Rule::Update { k: 4 }));
             ("adam", Some(m), Some(v))
         }
     };
-    let op = Op::Update { w, g, m, v, state, rates, len, opt };
-    b.case("optimizer", "update", format!("{name} {len} step {step}"), vec![op], None)
+    let weights = (0..3)
+        .map(|i| Trained {
+            w: w[i],
+            g: g[i],
+            m: m.map(|m| m[i]),
+            v: v.map(|v| v[i]),
+            len: lens[i],
+            l2: l2[i],
+        })
+        .collect();
+    let op = Op::Update { weights, state, rates, opt };
+    let shape = format!("{name} {}+{}+{} l2 {:e},{:e} step {step}", lens[0], lens[1], lens[2], l2[1], l2[2]);
+    b.case("optimizer", "update", shape, vec![op], None)
 }
 
 fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {

@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod softmax_xent;
 
-use crate::graph::ops::{Op, State, RECORD_WIDTH};
+use crate::graph::ops::{Op, State, CHUNK, RECORD_WIDTH};
 
 /// The float types the reference runs in: f32 as an executor, f64 for finite differences.
 pub trait Real:
@@ -55,6 +55,9 @@ pub struct CpuEngine {
     counters: Counters,
     /// Worker threads for the large products; None: everything on the calling thread.
     pool: Option<rayon::ThreadPool>,
+    /// Per tensor: the arena it is a view of, and where. Each view has a buffer of its own here
+    /// and arenas none: only the GPU needs the weights side by side.
+    within: Vec<Option<(T, usize)>>,
 }
 
 /// MemAvailable from /proc/meminfo (Linux); None where it cannot be read.
@@ -82,10 +85,11 @@ impl CpuEngine {
     /// Memory that cannot be had is an error, not an abort: the total is checked against the
     /// memory available, and each tensor is reserved before it is filled.
     pub fn with_threads(program: &Program, threads: usize) -> anyhow::Result<Self> {
-        let bytes = program
-            .tensors
-            .iter()
-            .try_fold(0usize, |sum, t| t.len.checked_mul(4).and_then(|b| sum.checked_add(b)));
+        let arenas: std::collections::HashSet<T> =
+            program.tensors.iter().filter_map(|t| t.within.map(|(arena, _)| arena)).collect();
+        let len = |i: usize| if arenas.contains(&T(i)) { 0 } else { program.tensors[i].len };
+        let bytes = (0..program.tensors.len())
+            .try_fold(0usize, |sum, i| len(i).checked_mul(4).and_then(|b| sum.checked_add(b)));
         let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
         let bytes = bytes.ok_or_else(|| {
             anyhow::anyhow!("the model's tensors do not fit in this machine's address space")
@@ -99,19 +103,20 @@ impl CpuEngine {
             );
         }
         let mut buffers = Vec::with_capacity(program.tensors.len());
-        for t in &program.tensors {
-            let fail = |_| anyhow::anyhow!("cannot allocate {:.1} GiB for tensor {}", gib(t.len * 4), t.name);
+        for (i, t) in program.tensors.iter().enumerate() {
+            let n = len(i);
+            let fail = |_| anyhow::anyhow!("cannot allocate {:.1} GiB for tensor {}", gib(n * 4), t.name);
             buffers.push(match t.dtype {
                 DType::F32 => {
                     let mut v = Vec::new();
-                    v.try_reserve_exact(t.len).map_err(fail)?;
-                    v.resize(t.len, 0.0);
+                    v.try_reserve_exact(n).map_err(fail)?;
+                    v.resize(n, 0.0);
                     Buffer::F32(v)
                 }
                 DType::U32 => {
                     let mut v = Vec::new();
-                    v.try_reserve_exact(t.len).map_err(fail)?;
-                    v.resize(t.len, 0);
+                    v.try_reserve_exact(n).map_err(fail)?;
+                    v.resize(n, 0);
                     Buffer::U32(v)
                 }
             });
@@ -120,7 +125,15 @@ impl CpuEngine {
             0 | 1 => None,
             n => Some(rayon::ThreadPoolBuilder::new().num_threads(n).build()?),
         };
-        Ok(CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default(), pool })
+        let within = program.tensors.iter().map(|t| t.within).collect();
+        Ok(CpuEngine { lists: program.lists.clone(), buffers, counters: Counters::default(), pool, within })
+    }
+
+    /// Where view `t` starts in its arena, in elements.
+    fn offset(&self, t: T) -> anyhow::Result<usize> {
+        self.within[t.0]
+            .map(|(_, offset)| offset)
+            .ok_or_else(|| anyhow::anyhow!("tensor {} is not in an arena", t.0))
     }
 
     fn f(&self, t: T) -> &[f32] {
@@ -322,36 +335,36 @@ impl CpuEngine {
                     self.put_f(t, v);
                 }
             }
-            Op::L2Penalty { w, penalties, slot, len, c } => {
-                let value = optimizer::l2_penalty(&self.f(w)[..len], c);
-                let mut p = self.take_f(penalties);
-                p[slot] = value;
-                self.put_f(penalties, p);
-            }
-            Op::L2Grad { w, g, len, c } => {
-                let mut out = self.take_f(g);
-                optimizer::l2_grad(&self.f(w)[..len], &mut out[..len], c);
-                self.put_f(g, out);
-            }
-            Op::Update { w, g, m, v, state, rates, len, ref opt } => {
-                let mut wv = self.take_f(w);
-                let mut mv = m.map(|t| self.take_f(t));
-                let mut vv = v.map(|t| self.take_f(t));
-                let rate = self.f(rates)[self.u(state)[2] as usize];
-                optimizer::update(
-                    opt,
-                    &mut wv[..len],
-                    &self.f(g)[..len],
-                    mv.as_deref_mut(),
-                    vv.as_deref_mut(),
-                    rate,
-                );
-                self.put_f(w, wv);
-                if let (Some(t), Some(x)) = (m, mv) {
-                    self.put_f(t, x);
+            Op::L2Penalty { ref weights, partials } => {
+                let mut out = self.take_f(partials);
+                out.fill(0.0);
+                for &(w, c) in weights {
+                    let first = self.offset(w)? / CHUNK;
+                    for (j, chunk) in self.f(w).chunks(CHUNK).enumerate() {
+                        let n = out.len();
+                        *out.get_mut(first + j).ok_or_else(|| {
+                            anyhow::anyhow!("{n} penalty partials for an arena of more chunks")
+                        })? = optimizer::l2_penalty(chunk, c);
+                    }
                 }
-                if let (Some(t), Some(x)) = (v, vv) {
-                    self.put_f(t, x);
+                self.put_f(partials, out);
+            }
+            Op::Update { ref weights, state, rates, ref opt } => {
+                let rate = self.f(rates)[self.u(state)[2] as usize];
+                for t in weights {
+                    let (mut w, mut g) = (self.take_f(t.w), self.take_f(t.g));
+                    let mut m = t.m.map(|x| self.take_f(x));
+                    let mut v = t.v.map(|x| self.take_f(x));
+                    optimizer::l2_grad(&w, &mut g, t.l2);
+                    optimizer::update(opt, &mut w, &g, m.as_deref_mut(), v.as_deref_mut(), rate);
+                    self.put_f(t.w, w);
+                    self.put_f(t.g, g);
+                    if let (Some(x), Some(m)) = (t.m, m) {
+                        self.put_f(x, m);
+                    }
+                    if let (Some(x), Some(v)) = (t.v, v) {
+                        self.put_f(x, v);
+                    }
                 }
             }
             Op::Argmax { logits, pred, batch, classes } => {

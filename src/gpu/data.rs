@@ -50,7 +50,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     (6, c.buf(labels)),
                     (8, c.buf(pred)),
                     (10, c.buf(loss)),
-                    (11, &c.buf_or_placeholder(penalties.map(|(t, _)| t))),
+                    (11, c.buf_or_placeholder(penalties.map(|(t, _)| t))),
                     (12, c.buf(records)),
                 ],
                 [1, 1, 1],

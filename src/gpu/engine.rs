@@ -3,7 +3,7 @@
 //! compute pass and one submission, and never waits.
 
 use super::context::{one_line, GpuContext};
-use super::kernels::{Dispatch, Kernels, Shader};
+use super::kernels::{Bind, Dispatch, Kernels, Shader};
 use super::{batchnorm, conv, data, elementwise, matmul, optimizer, pool, softmax_xent};
 use crate::graph::{Counters, Engine, Op, Program, TensorSpec, T};
 
@@ -11,22 +11,39 @@ use crate::graph::{Counters, Engine, Op, Program, TensorSpec, T};
 pub struct Compiler<'a> {
     pub ctx: &'a GpuContext,
     pub kernels: &'a Kernels,
-    buffers: &'a [wgpu::Buffer],
+    pub specs: &'a [TensorSpec],
+    buffers: &'a [Bind],
 }
 
 impl Compiler<'_> {
-    /// The buffer of tensor `t`.
-    pub fn buf(&self, t: T) -> &wgpu::Buffer {
-        &self.buffers[t.0]
+    /// Tensor `t` as a binding: its own buffer, or its range of its arena's.
+    pub fn buf(&self, t: T) -> Bind {
+        self.buffers[t.0].clone()
     }
 
     /// The buffer of `t`, or a small unused one where a kernel declares a binding that this
     /// use of it does not need (each placeholder is its own, so writable bindings never alias).
-    pub fn buf_or_placeholder(&self, t: Option<T>) -> wgpu::Buffer {
+    pub fn buf_or_placeholder(&self, t: Option<T>) -> Bind {
         match t {
-            Some(t) => self.buffers[t.0].clone(),
-            None => self.scratch(4),
+            Some(t) => self.buf(t),
+            None => (&self.scratch(4)).into(),
         }
+    }
+
+    /// A small read-only buffer holding `words` (a table an op keeps, e.g. the update's chunks).
+    pub fn constant(&self, words: &[u32]) -> Bind {
+        use wgpu::util::DeviceExt;
+        let buffer = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("table"),
+            contents: bytemuck::cast_slice(if words.is_empty() { &[0u32] } else { words }),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        (&buffer).into()
+    }
+
+    /// The arena `t` is a view of, and its offset there in elements.
+    pub fn within(&self, t: T) -> anyhow::Result<(T, usize)> {
+        self.specs[t.0].within.ok_or_else(|| anyhow::anyhow!("{} is not in an arena", self.specs[t.0].name))
     }
 
     /// A new device buffer of `floats` 4-byte elements (scratch space an op keeps).
@@ -41,12 +58,12 @@ impl Compiler<'_> {
         entry: &'static str,
         constants: &[(&'static str, f64)],
         params: (u32, &[u32]),
-        bindings: &[(u32, &wgpu::Buffer)],
+        bindings: &[(u32, Bind)],
         groups: [u32; 3],
     ) -> anyhow::Result<Dispatch> {
         let pipeline = self.kernels.pipeline(self.ctx, shader, entry, constants)?;
         let uniform = super::kernels::uniform(self.ctx, params.1);
-        let mut all = vec![(params.0, &uniform)];
+        let mut all = vec![(params.0, Bind::from(&uniform))];
         all.extend_from_slice(bindings);
         Ok(super::kernels::dispatch(self.ctx, pipeline, format!("{}.{entry}", shader.name), &all, groups))
     }
@@ -77,7 +94,7 @@ fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
         Op::BatchNormStats { .. } | Op::BatchNormApply { .. } | Op::BatchNormGrad { .. } => {
             batchnorm::compile(c, op)
         }
-        Op::L2Penalty { .. } | Op::L2Grad { .. } | Op::Update { .. } => optimizer::compile(c, op),
+        Op::L2Penalty { .. } | Op::Update { .. } => optimizer::compile(c, op),
         Op::Gather { .. }
         | Op::Argmax { .. }
         | Op::Confusion { .. }
@@ -90,7 +107,8 @@ fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
 pub struct GpuEngine<'a> {
     ctx: &'a GpuContext,
     specs: Vec<TensorSpec>,
-    buffers: Vec<wgpu::Buffer>,
+    /// Per tensor: its buffer, or its arena's with the view's range.
+    buffers: Vec<Bind>,
     lists: Vec<Vec<Dispatch>>,
     counters: Counters,
 }
@@ -112,10 +130,30 @@ impl<'a> GpuEngine<'a> {
         // rather than a panic later.
         let out_of_memory = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let invalid = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let buffers: Vec<wgpu::Buffer> =
-            program.tensors.iter().map(|t| storage_buffer(ctx, t.len, &t.name)).collect();
+        let align = ctx.device.limits().min_storage_buffer_offset_alignment as usize;
+        let mut buffers: Vec<Bind> = Vec::with_capacity(program.tensors.len());
+        for t in &program.tensors {
+            buffers.push(match t.within {
+                None => (&storage_buffer(ctx, t.len, &t.name)).into(),
+                Some((arena, offset)) => {
+                    anyhow::ensure!(
+                        arena.0 < buffers.len() && (offset * 4).is_multiple_of(align),
+                        "tensor {}: a view must follow its arena and start at a multiple of {align} bytes",
+                        t.name
+                    );
+                    // Rounded up to 16 bytes so that kernels may read it as vec4s; the arena's
+                    // chunks leave room.
+                    let size = ((t.len * 4).max(16) as u64).next_multiple_of(16);
+                    Bind {
+                        buffer: buffers[arena.0].buffer.clone(),
+                        offset: (offset * 4) as u64,
+                        size: std::num::NonZeroU64::new(size),
+                    }
+                }
+            });
+        }
         let kernels = Kernels::new();
-        let compiler = Compiler { ctx, kernels: &kernels, buffers: &buffers };
+        let compiler = Compiler { ctx, kernels: &kernels, specs: &program.tensors, buffers: &buffers };
         let mut lists = Vec::new();
         for ops in &program.lists {
             let mut dispatches = Vec::new();
@@ -169,7 +207,8 @@ impl<'a> GpuEngine<'a> {
             self.specs[t.0].len
         );
         // write_buffer needs a multiple of 4 bytes, which f32 and u32 data always are.
-        self.ctx.queue.write_buffer(&self.buffers[t.0], 0, bytes);
+        let b = &self.buffers[t.0];
+        self.ctx.queue.write_buffer(&b.buffer, b.offset, bytes);
         Ok(())
     }
 
@@ -188,7 +227,8 @@ impl<'a> GpuEngine<'a> {
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-        encoder.copy_buffer_to_buffer(&self.buffers[t.0], 0, &staging, 0, size);
+        let b = &self.buffers[t.0];
+        encoder.copy_buffer_to_buffer(&b.buffer, b.offset, &staging, 0, size);
         self.ctx.submit(encoder.finish());
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

@@ -143,18 +143,41 @@ pub fn uniform(ctx: &GpuContext, words: &[u32]) -> wgpu::Buffer {
     })
 }
 
-/// Builds a dispatch of `entry` with `bindings` (binding number, buffer) in group 0.
+/// What a binding sees: a whole buffer, or a tensor's range of its arena's buffer.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub buffer: wgpu::Buffer,
+    /// Bytes from the buffer's start (a multiple of the adapter's storage offset alignment).
+    pub offset: u64,
+    /// Bytes bound; None: to the buffer's end.
+    pub size: Option<std::num::NonZeroU64>,
+}
+
+impl From<&wgpu::Buffer> for Bind {
+    fn from(buffer: &wgpu::Buffer) -> Bind {
+        Bind { buffer: buffer.clone(), offset: 0, size: None }
+    }
+}
+
+/// Builds a dispatch of `entry` with `bindings` (binding number, buffer range) in group 0.
 pub fn dispatch(
     ctx: &GpuContext,
     pipeline: Rc<wgpu::ComputePipeline>,
     name: String,
-    bindings: &[(u32, &wgpu::Buffer)],
+    bindings: &[(u32, Bind)],
     groups: [u32; 3],
 ) -> Dispatch {
     let layout = pipeline.get_bind_group_layout(0);
     let entries: Vec<wgpu::BindGroupEntry> = bindings
         .iter()
-        .map(|&(binding, buffer)| wgpu::BindGroupEntry { binding, resource: buffer.as_entire_binding() })
+        .map(|(binding, b)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &b.buffer,
+                offset: b.offset,
+                size: b.size,
+            }),
+        })
         .collect();
     let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(&name),

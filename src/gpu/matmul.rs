@@ -56,7 +56,14 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             "matmul",
             &constants,
             (0, &dims(n)),
-            &[(1, a), (2, b), (12, a), (13, b), (3, &bias), (4, c.buf(mm.c))],
+            &[
+                (1, a.clone()),
+                (2, b.clone()),
+                (12, a.clone()),
+                (13, b.clone()),
+                (3, bias.clone()),
+                (4, c.buf(mm.c)),
+            ],
             groups,
         )?);
     } else {
@@ -66,7 +73,14 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             "matmul",
             &constants,
             (0, &dims(n)),
-            &[(1, a), (2, b), (12, a), (13, b), (3, &bias), (4, &partial)],
+            &[
+                (1, a.clone()),
+                (2, b.clone()),
+                (12, a.clone()),
+                (13, b.clone()),
+                (3, bias.clone()),
+                (4, (&partial).into()),
+            ],
             groups,
         )?);
         out.push(c.dispatch(
@@ -74,7 +88,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             "sum_splits",
             &constants,
             (0, &dims(n)),
-            &[(3, &bias), (4, c.buf(mm.c)), (5, &partial)],
+            &[(3, bias.clone()), (4, c.buf(mm.c)), (5, (&partial).into())],
             grid(m * n, 256),
         )?);
     }

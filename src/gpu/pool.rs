@@ -29,7 +29,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 "forward",
                 &max(false),
                 params,
-                &[(1, c.buf(x)), (2, c.buf(y)), (3, &unused)],
+                &[(1, c.buf(x)), (2, c.buf(y)), (3, unused)],
                 outputs,
             )?
         }
@@ -40,7 +40,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             };
             // Average pooling has no argmax; the kernel still declares the binding.
             let argmax = c.buf_or_placeholder(argmax);
-            let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, &argmax)];
+            let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, argmax)];
             if g.sh >= g.kh && g.sw >= g.kw {
                 // Windows that do not overlap: each input cell gets at most one window's gradient.
                 return Ok(vec![

@@ -18,8 +18,8 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             (1, c.buf(logits)),
             (2, c.buf(labels)),
             (3, c.buf(loss)),
-            (4, &c.buf_or_placeholder(probs)),
-            (5, &c.buf_or_placeholder(dlogits)),
+            (4, c.buf_or_placeholder(probs)),
+            (5, c.buf_or_placeholder(dlogits)),
         ],
         [batch.div_ceil(64) as u32, 1, 1],
     )?])

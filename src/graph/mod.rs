@@ -15,6 +15,11 @@ pub struct TensorSpec {
     pub name: String,
     pub len: usize,
     pub dtype: DType,
+    /// A view of elements `offset..offset + len` of an arena tensor (`Some((arena, offset))`),
+    /// `offset` a multiple of [`ops::CHUNK`]. The GPU keeps one buffer per arena, so that one
+    /// dispatch can update every weight ([`Op::Update`]); the CPU keeps each view on its own
+    /// and never touches an arena as a whole.
+    pub within: Option<(T, usize)>,
 }
 
 /// Tensors, and lists of ops over them (a training step, an evaluation step, …). Every tensor is
@@ -27,8 +32,30 @@ pub struct Program {
 
 impl Program {
     pub fn tensor(&mut self, name: impl Into<String>, len: usize, dtype: DType) -> T {
-        self.tensors.push(TensorSpec { name: name.into(), len, dtype });
+        self.tensors.push(TensorSpec { name: name.into(), len, dtype, within: None });
         T(self.tensors.len() - 1)
+    }
+
+    /// An f32 arena of `len` elements, and a view of each of `lens` in it, each starting at a
+    /// multiple of [`ops::CHUNK`] elements: (arena, views).
+    pub fn arena(&mut self, name: &str, views: &[(String, usize)]) -> (T, Vec<T>) {
+        let mut offsets = Vec::new();
+        let mut end = 0;
+        for (_, len) in views {
+            offsets.push(end);
+            end += len.next_multiple_of(ops::CHUNK);
+        }
+        let arena = self.f32(name, end);
+        let views = views
+            .iter()
+            .zip(offsets)
+            .map(|((view, len), offset)| {
+                let t = self.f32(view.clone(), *len);
+                self.tensors[t.0].within = Some((arena, offset));
+                t
+            })
+            .collect();
+        (arena, views)
     }
 
     pub fn f32(&mut self, name: impl Into<String>, len: usize) -> T {

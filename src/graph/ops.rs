@@ -256,6 +256,22 @@ impl Optimizer {
     }
 }
 
+/// Elements per chunk of an arena ([`super::Program::arena`]): every view starts at a multiple of
+/// it, so that a chunk belongs to one weight, and one GPU workgroup handles one chunk.
+pub const CHUNK: usize = 256;
+
+/// One trained weight of an [`Op::Update`]: views of `len` elements at the same offset in the
+/// parameter, gradient and slot arenas, and its L2 factor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trained {
+    pub w: T,
+    pub g: T,
+    pub m: Option<T>,
+    pub v: Option<T>,
+    pub len: usize,
+    pub l2: f32,
+}
+
 /// One step of a schedule. Field comments give shapes; B is the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -391,31 +407,21 @@ pub enum Op {
         cols: usize,
         eps: f32,
     },
-    /// penalties[slot] = c · Σ w².
+    /// partials (one per [`CHUNK`] of the parameter arena) = c · Σ w² over the chunk's elements
+    /// of each listed weight view w (with its c), 0 for the other chunks. [`Op::Record`] adds
+    /// them to the loss. One GPU workgroup per chunk.
     L2Penalty {
-        w: T,
-        penalties: T,
-        slot: usize,
-        len: usize,
-        c: f32,
+        weights: Vec<(T, f32)>,
+        partials: T,
     },
-    /// g += 2c · w.
-    L2Grad {
-        w: T,
-        g: T,
-        len: usize,
-        c: f32,
-    },
-    /// Updates w from g; `m` and `v` are the optimizer's slots (SGD with momentum uses `m`).
-    /// The step's rate is `rates[state.record]`: see [`Optimizer::step_rates`].
+    /// For each weight: g += 2·l2·w (the penalty's gradient), then w updated from g by the
+    /// optimizer (`m` and `v` are its slots; SGD with momentum uses `m`). The step's rate is
+    /// `rates[state.record]`: see [`Optimizer::step_rates`]. The views of each arena lie in one
+    /// buffer on the GPU, so this is one dispatch for the whole model.
     Update {
-        w: T,
-        g: T,
-        m: Option<T>,
-        v: Option<T>,
+        weights: Vec<Trained>,
         state: T,
         rates: T,
-        len: usize,
         opt: Optimizer,
     },
     /// pred (B) u32 = index of the first largest of logits (B, C).

@@ -4,14 +4,16 @@
 //! A training step, as Keras's `fit` takes it:
 //!   gather the batch → L2 penalties → forward (training mode) → softmax cross-entropy and its
 //!   gradient → argmax → record (loss, #correct) → backward, layer by layer in reverse →
-//!   L2 gradients → optimizer updates → advance the step counter.
+//!   one update of every weight (L2 gradients folded in) → advance the step counter.
+//! The trainable weights, their gradients and their optimizer slots live in arenas
+//! (`Program::arena`) so that the update and the penalty are one dispatch each on the GPU.
 //! Nothing in it needs the host: the cursor into the shuffled index, the step count (dropout's
 //! stream, Adam's t) and the record row live in the `state` tensor the GPU advances itself.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::model::{Activation, Layer, ModelSpec, Resolved, WeightSpec};
-use super::ops::{Act, Matmul, Op, Optimizer, Window, RECORD_WIDTH, STATE_WORDS, T};
+use super::ops::{Act, Matmul, Op, Optimizer, Trained, Window, RECORD_WIDTH, STATE_WORDS, T};
 use super::{Engine, Program};
 use crate::cpu::data::pack_bytes;
 use crate::cpu::dropout::pcg_hash;
@@ -137,23 +139,35 @@ impl Graph {
         let loss = p.f32("loss", batch);
         let pred = p.u32("predictions", batch);
         let probs = p.f32("probabilities", batch * CLASSES);
-        let l2_slots = layers.iter().flat_map(|l| &l.weights).filter(|w| w.l2 > 0.0).count();
-        let penalties = p.f32("l2 penalties", l2_slots.max(1));
         let rates = p.f32("step rates", max_steps);
+
+        // The trainable weights live in one arena, their gradients and optimizer slots in arenas
+        // of the same layout: one dispatch updates them all.
+        let trainable: Vec<&WeightSpec> =
+            layers.iter().flat_map(|l| &l.weights).filter(|w| w.trainable).collect();
+        let views = |suffix: &str| -> Vec<(String, usize)> {
+            trainable.iter().map(|w| (format!("{}{suffix}", w.name), w.len())).collect()
+        };
+        let (arena, mut values) = p.arena("parameters", &views(""));
+        let mut grads = if training { p.arena("gradients", &views("/grad")).1 } else { vec![] };
+        let slot_count = optimizer.filter(|_| training).map_or(0, |o| o.slots());
+        let mut slots: Vec<Vec<T>> =
+            (0..slot_count).map(|s| p.arena(&format!("slot{s}"), &views(&format!("/slot{s}"))).1).collect();
+        let regularized = trainable.iter().any(|w| w.l2 > 0.0);
+        let l2_slots = if regularized { p.tensors[arena.0].len / super::ops::CHUNK } else { 0 };
+        let penalties = p.f32("l2 partials", l2_slots.max(1));
 
         let mut params = Vec::new();
         let mut layer_tensors = Vec::new();
         for l in &layers {
             let mut lt = LayerTensors::default();
             for w in &l.weights {
-                let value = p.f32(w.name.clone(), w.len());
-                let trained = training && w.trainable;
-                let grad = trained.then(|| p.f32(format!("{}/grad", w.name), w.len()));
-                let slots = match optimizer {
-                    Some(opt) if trained => {
-                        (0..opt.slots()).map(|s| p.f32(format!("{}/slot{s}", w.name), w.len())).collect()
-                    }
-                    _ => vec![],
+                let (value, grad, slots) = if w.trainable {
+                    let value = values.remove(0);
+                    let grad = (!grads.is_empty()).then(|| grads.remove(0));
+                    (value, grad, slots.iter_mut().map(|s| s.remove(0)).collect())
+                } else {
+                    (p.f32(w.name.clone(), w.len()), None, vec![])
                 };
                 lt.params.push(params.len());
                 params.push(Param { spec: w.clone(), value, grad, slots });
@@ -272,20 +286,12 @@ impl Graph {
         &self.params[self.layer_tensors[layer].params[k]]
     }
 
-    /// c·Σw² for every regularized kernel, into the penalty slots.
-    fn penalty_ops(&self) -> Vec<Op> {
-        self.params
-            .iter()
-            .filter(|p| p.spec.l2 > 0.0)
-            .enumerate()
-            .map(|(slot, p)| Op::L2Penalty {
-                w: p.value,
-                penalties: self.penalties,
-                slot,
-                len: p.spec.len(),
-                c: p.spec.l2,
-            })
-            .collect()
+    /// c·Σw² of every regularized kernel, by chunk of the parameter arena.
+    fn penalty_ops(&self) -> Option<Op> {
+        (self.l2_slots > 0).then(|| Op::L2Penalty {
+            weights: self.params.iter().filter(|p| p.spec.l2 > 0.0).map(|p| (p.value, p.spec.l2)).collect(),
+            partials: self.penalties,
+        })
     }
 
     fn gather(&self, split: SplitTensors, batch: usize) -> Op {
@@ -431,18 +437,23 @@ impl Graph {
         let (mut ops, outs) = self.head(Mode::Train, split, batch);
         ops.push(self.record(batch));
         ops.extend(self.backward(&outs, batch));
-        let opt = self.optimizer.unwrap();
-        for p in self.params.iter().filter(|p| p.grad.is_some()) {
-            ops.push(Op::Update {
-                w: p.value,
-                g: p.grad.unwrap(),
-                m: p.slots.first().copied(),
-                v: p.slots.get(1).copied(),
-                state: self.state,
-                rates: self.rates,
-                len: p.spec.len(),
-                opt,
-            });
+        let weights: Vec<Trained> = self
+            .params
+            .iter()
+            .filter_map(|p| {
+                Some(Trained {
+                    w: p.value,
+                    g: p.grad?,
+                    m: p.slots.first().copied(),
+                    v: p.slots.get(1).copied(),
+                    len: p.spec.len(),
+                    l2: p.spec.l2,
+                })
+            })
+            .collect();
+        if !weights.is_empty() {
+            let opt = self.optimizer.unwrap();
+            ops.push(Op::Update { weights, state: self.state, rates: self.rates, opt });
         }
         ops.push(Op::Advance { state: self.state, batch, train: true });
         ops
@@ -480,7 +491,6 @@ impl Graph {
                     let (w, b) = (self.param(i, 0), self.param(i, 1));
                     let k = l.input.last();
                     ops.push(matmul(dz, input, w.grad.unwrap(), (units, k, rows), (true, false)));
-                    ops.extend(self.l2_grad(w));
                     ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows, cols: units });
                     if let Some(dx) = dx {
                         ops.push(matmul(dz, w.value, dx, (rows, k, units), (false, false)));
@@ -492,7 +502,6 @@ impl Graph {
                     let (w, b) = (self.param(i, 0), self.param(i, 1));
                     let (m, k) = (g.out_pixels(), g.patch());
                     ops.push(matmul(dz, lt.cols.unwrap(), w.grad.unwrap(), (filters, k, m), (true, false)));
-                    ops.extend(self.l2_grad(w));
                     ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows: m, cols: filters });
                     if let Some(dx) = dx {
                         let dcols = lt.dcols.unwrap();
@@ -548,15 +557,6 @@ impl Graph {
             }
         }
         ops
-    }
-
-    fn l2_grad(&self, w: &Param) -> Option<Op> {
-        (w.spec.l2 > 0.0).then(|| Op::L2Grad {
-            w: w.value,
-            g: w.grad.unwrap(),
-            len: w.spec.len(),
-            c: w.spec.l2,
-        })
     }
 
     fn eval_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
