@@ -183,8 +183,10 @@ fn sum_splits(id: Invocation) {
     c[m * d.ldc + n] = epilogue(s, n);
 }
 
-// bias_grad: db (cols) = Σ_r dy (rows, cols), the bias gradient of a dense or conv layer.
+// bias_grad: db (cols) = Σ_r dz (rows, cols), the bias gradient of a dense or conv layer, where
+// dz = dy, or with THROUGH_ACT dz = dy · act'(y) (ACT, from the layer's output y), written too.
 // One workgroup per column; each invocation sums rows lid, lid + 64, …, then a fixed tree.
+// Check cases: `bias_grad_case` and `dense_with` in src/check/cases.rs.
 struct ColSum {
     rows: u32,
     cols: u32,
@@ -193,6 +195,10 @@ struct ColSum {
 @group(0) @binding(9) var<uniform> cs: ColSum;
 @group(0) @binding(10) var<storage, read> dy: array<f32>;
 @group(0) @binding(11) var<storage, read_write> db: array<f32>;
+@group(0) @binding(14) var<storage, read> act_y: array<f32>;
+@group(0) @binding(15) var<storage, read_write> dz: array<f32>;
+
+override THROUGH_ACT: bool = false;
 
 var<workgroup> tree: array<f32, 64>;
 
@@ -201,7 +207,13 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     let col = wid.x;
     var s = 0.0;
     for (var r = lid; r < cs.rows; r += 64u) {
-        s += dy[r * cs.cols + col];
+        let i = r * cs.cols + col;
+        var v = dy[i];
+        if THROUGH_ACT {
+            v *= activate_grad(ACT, act_y[i]);
+            dz[i] = v;
+        }
+        s += v;
     }
     tree[lid] = s;
     for (var half = 32u; half > 0u; half >>= 1u) {

@@ -109,7 +109,12 @@ fn forms(op: &Op) -> Vec<&'static str> {
     match op {
         Op::Gather { .. } => vec!["Gather"],
         Op::Matmul(_) => vec!["Matmul"],
-        Op::BiasGrad { .. } => vec!["BiasGrad"],
+        Op::BiasGrad { through, .. } => {
+            vec![
+                "BiasGrad",
+                if through.is_some() { "BiasGrad through an activation" } else { "BiasGrad alone" },
+            ]
+        }
         Op::Activation { .. } => vec!["Activation"],
         Op::ActivationGrad { .. } => vec!["ActivationGrad"],
         Op::SoftmaxXent { probs, dlogits, .. } => {
@@ -173,6 +178,8 @@ fn every_op_variant_and_form_has_a_check_case() {
         "Gather",
         "Matmul",
         "BiasGrad",
+        "BiasGrad through an activation",
+        "BiasGrad alone",
         "Activation",
         "ActivationGrad",
         "SoftmaxXent",

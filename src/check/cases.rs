@@ -4,7 +4,7 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::cpu::data::pack_bytes;
-use crate::graph::ops::{Act, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
+use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;
 
@@ -379,34 +379,46 @@ pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f3
     };
     let backward = [
         mm(dz, x, dw, (units, inputs, batch), (true, false), None, Act::Linear),
-        Op::BiasGrad { dy: dz, db, rows: batch, cols: units },
         mm(dz, w, dx, (batch, inputs, units), (false, false), None, Act::Linear),
     ];
-    let len = batch * units;
-    let mut ops = vec![
-        mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), act),
-        Op::ActivationGrad { y, dy, dx: dz, act, len },
-    ];
+    let bias_grad =
+        |act| Op::BiasGrad { dy, db, rows: batch, cols: units, through: Some(ActGrad { y, dz, act }) };
+    let mut ops = vec![mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), act), bias_grad(act)];
     ops.extend(backward.clone());
     // Σ|terms| of the gradients: the same products with |dy| standing for |dz| (|act'| ≤ 1).
     let mut magnitude = vec![
         mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), Act::Linear),
-        Op::ActivationGrad { y, dy, dx: dz, act: Act::Linear, len },
+        bias_grad(Act::Linear),
     ];
     magnitude.extend(backward);
     let shape = format!("{batch}×{inputs} → {units} {act:?}").to_lowercase();
     b.case("dense", "forward+backward", shape, ops, Some(magnitude))
 }
 
+/// The bias gradient alone, or through an activation (its dz compared too).
 fn bias_grad_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let mut b = Builder::new();
-    let dy = b.input("dy", rng.vec(rows * cols, -1.0, 1.0));
+    let n = rows * cols;
+    let dy = b.input("dy", rng.vec(n, -1.0, 1.0));
+    let act = *rng.pick(&[None, Some(Act::Relu), Some(Act::Sigmoid), Some(Act::Tanh)]);
+    let through = act.map(|act| {
+        // Outputs the activation can give, with exact zeros for ReLU.
+        let y = match act {
+            Act::Relu => rng.vec(n, -1.0, 1.0).iter().map(|v| v.max(0.0)).collect(),
+            Act::Sigmoid => rng.vec(n, 0.0, 1.0),
+            _ => rng.vec(n, -1.0, 1.0),
+        };
+        let y = b.input("y", y);
+        let dz = b.output("dz", n, Rule::Sum { k: 1 });
+        ActGrad { y, dz, act }
+    });
     let db = b.output("db", cols, Rule::Sum { k: rows });
+    let through_label = act.map_or(String::new(), |a| format!(" through {a:?}").to_lowercase());
     b.case(
         "bias_grad",
         "backward",
-        format!("Σ rows of {rows}×{cols}"),
-        vec![Op::BiasGrad { dy, db, rows, cols }],
+        format!("Σ rows of {rows}×{cols}{through_label}"),
+        vec![Op::BiasGrad { dy, db, rows, cols, through }],
         None,
     )
 }
@@ -520,7 +532,7 @@ pub fn conv_backward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, dy: Vec<f32>
             bias: None,
             act: Act::Linear,
         }),
-        Op::BiasGrad { dy, db, rows: m, cols: filters },
+        Op::BiasGrad { dy, db, rows: m, cols: filters, through: None },
         Op::Matmul(Matmul {
             a: dy,
             b: w,

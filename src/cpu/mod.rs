@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod softmax_xent;
 
-use crate::graph::ops::{Op, State, CHUNK, RECORD_WIDTH};
+use crate::graph::ops::{ActGrad, Op, State, CHUNK, RECORD_WIDTH};
 
 /// The float types the reference runs in: f32 as an executor, f64 for finite differences.
 pub trait Real:
@@ -208,9 +208,18 @@ impl CpuEngine {
                 }
                 self.put_f(mm.c, c);
             }
-            Op::BiasGrad { dy, db, rows, cols } => {
+            Op::BiasGrad { dy, db, rows, cols, through } => {
+                let n = rows * cols;
                 let mut out = self.take_f(db);
-                matmul::bias_grad(&self.f(dy)[..rows * cols], rows, cols, &mut out[..cols]);
+                match through {
+                    None => matmul::bias_grad(&self.f(dy)[..n], rows, cols, &mut out[..cols]),
+                    Some(ActGrad { y, dz, act }) => {
+                        let mut dzs = self.take_f(dz);
+                        activation::backward(act, &self.f(y)[..n], &self.f(dy)[..n], &mut dzs[..n]);
+                        matmul::bias_grad(&dzs[..n], rows, cols, &mut out[..cols]);
+                        self.put_f(dz, dzs);
+                    }
+                }
                 self.put_f(db, out);
             }
             Op::Activation { x, y, act, len } => {

@@ -96,14 +96,21 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
 }
 
 pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::BiasGrad { dy, db, rows, cols } = *op else { unreachable!() };
+    let Op::BiasGrad { dy, db, rows, cols, through } = *op else { unreachable!() };
     anyhow::ensure!(cols <= 65_535, "bias of {cols} columns is too wide for one dispatch");
+    let act = through.map_or(0.0, |t| t.act.code() as f64);
+    let constants = [("THROUGH_ACT", if through.is_some() { 1.0 } else { 0.0 }), ("ACT", act)];
     Ok(vec![c.dispatch(
         MATMUL,
         "bias_grad",
-        &[],
+        &constants,
         (9, &[rows as u32, cols as u32]),
-        &[(10, c.buf(dy)), (11, c.buf(db))],
+        &[
+            (10, c.buf(dy)),
+            (11, c.buf(db)),
+            (14, c.buf_or_placeholder(through.map(|t| t.y))),
+            (15, c.buf_or_placeholder(through.map(|t| t.dz))),
+        ],
         [cols as u32, 1, 1],
     )?])
 }

@@ -272,6 +272,15 @@ pub struct Trained {
     pub l2: f32,
 }
 
+/// The activation a [`Op::BiasGrad`] differentiates through: dz (rows, cols) = dy · act'(y), from
+/// the layer's output y.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActGrad {
+    pub y: T,
+    pub dz: T,
+    pub act: Act,
+}
+
 /// One step of a schedule. Field comments give shapes; B is the batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -288,12 +297,14 @@ pub enum Op {
         pixels: usize,
     },
     Matmul(Matmul),
-    /// db (cols) = Σ_rows dy (rows, cols).
+    /// db (cols) = Σ_rows dz (rows, cols), where dz = dy, or with `through` first
+    /// dz = dy · act'(y), written (the activation's gradient fused in: one pass, one dispatch).
     BiasGrad {
         dy: T,
         db: T,
         rows: usize,
         cols: usize,
+        through: Option<ActGrad>,
     },
     /// y (len) = act(x).
     Activation {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::model::{Activation, Layer, ModelSpec, Resolved, WeightSpec};
-use super::ops::{Act, Matmul, Op, Optimizer, Trained, Window, RECORD_WIDTH, STATE_WORDS, T};
+use super::ops::{Act, ActGrad, Matmul, Op, Optimizer, Trained, Window, RECORD_WIDTH, STATE_WORDS, T};
 use super::{Engine, Program};
 use crate::cpu::data::pack_bytes;
 use crate::cpu::dropout::pcg_hash;
@@ -471,38 +471,29 @@ impl Graph {
             let (y, dy) = (outs[i], self.grads[&outs[i]]);
             let dx = (i > first_trained).then(|| self.grads[&input]);
             let rows = batch * l.input.rows();
-            // dz = dy · act'(y), in place of dy when the activation is linear.
-            let dz = |ops: &mut Vec<Op>, activation: Activation| match lt.dz {
-                Some(dz) => {
-                    ops.push(Op::ActivationGrad {
-                        y,
-                        dy,
-                        dx: dz,
-                        act: activation.act(),
-                        len: batch * l.output.len(),
-                    });
-                    dz
-                }
-                None => dy,
+            // db = Σ dz, with dz = dy · act'(y) computed on the way (dy itself when the
+            // activation is linear): one op, first, since the weight and input gradients read dz.
+            let bias_grad = |ops: &mut Vec<Op>, activation: Activation, db: T, rows, cols| {
+                let through = lt.dz.map(|dz| ActGrad { y, dz, act: activation.act() });
+                ops.push(Op::BiasGrad { dy, db, rows, cols, through });
+                lt.dz.unwrap_or(dy)
             };
             match l.layer {
                 Layer::Dense { units, activation, .. } => {
-                    let dz = dz(&mut ops, activation);
                     let (w, b) = (self.param(i, 0), self.param(i, 1));
+                    let dz = bias_grad(&mut ops, activation, b.grad.unwrap(), rows, units);
                     let k = l.input.last();
                     ops.push(matmul(dz, input, w.grad.unwrap(), (units, k, rows), (true, false)));
-                    ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows, cols: units });
                     if let Some(dx) = dx {
                         ops.push(matmul(dz, w.value, dx, (rows, k, units), (false, false)));
                     }
                 }
                 Layer::Conv2d { filters, activation, .. } => {
-                    let dz = dz(&mut ops, activation);
                     let g = window(l, batch);
                     let (w, b) = (self.param(i, 0), self.param(i, 1));
                     let (m, k) = (g.out_pixels(), g.patch());
+                    let dz = bias_grad(&mut ops, activation, b.grad.unwrap(), m, filters);
                     ops.push(matmul(dz, lt.cols.unwrap(), w.grad.unwrap(), (filters, k, m), (true, false)));
-                    ops.push(Op::BiasGrad { dy: dz, db: b.grad.unwrap(), rows: m, cols: filters });
                     if let Some(dx) = dx {
                         let dcols = lt.dcols.unwrap();
                         ops.push(matmul(dz, w.value, dcols, (m, k, filters), (false, false)));
