@@ -21,16 +21,19 @@ D=.dev/data
 step() { local limit=$1; shift; echo "=== $* (limit ${limit}s) $(date +%T)"; timeout "$limit" "$@"; echo "=== rc $? $(date +%T)"; }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,utilization.gpu --format=csv
 nproc
+OLD=.dev/gf-before   # optional: an older build, benched beside this one on the same warm card
 step 30 $B devices
 step 60 $B check --device vulkan --quick
-step 120 $B bench --device vulkan --data-dir $D --reps 5 --threads 1,16
-step 60 $B train --model mlp --device vulkan --data-dir $D --epochs 3 --out "$OUT/mlp"
+for b in $B $OLD $B $OLD; do
+  [ -x "$b" ] && step 120 $b bench --device vulkan --data-dir $D --reps 5 --threads 16 | tee -a "$OUT/bench.md"
+done
+step 90 $B train --model mlp --device vulkan --data-dir $D --out "$OUT/mlp"
 if [ "${1:-}" != quick ]; then
   step 150 $B train --model cnn --device vulkan --data-dir $D --out "$OUT/cnn"
 fi
 step 90 python3 benches/peers.py --data-dir $D --engine torch --device cuda --model mlp,cnn | tee "$OUT/peers-cuda.json"
-step 90 python3 benches/peers.py --data-dir $D --engine torch --device cpu --threads 16 --model mlp,cnn | tee "$OUT/peers-cpu.json"
 cp "$OUT"/mlp/metrics.json "$OUT/mlp-metrics.json" 2>/dev/null
 cp "$OUT"/cnn/metrics.json "$OUT/cnn-metrics.json" 2>/dev/null
+cp "$OUT"/cnn/history.csv "$OUT/cnn-history.csv" 2>/dev/null
 rm -rf "$OUT/mlp" "$OUT/cnn"
 nvidia-smi --query-gpu=name,clocks.sm,utilization.gpu --format=csv

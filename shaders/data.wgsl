@@ -5,7 +5,8 @@
 //              images are u8 packed four to a u32 (WGSL has no u8), little-endian
 //   argmax:    pred (B) = first index of the largest logit
 //   confusion: counts (C, C) += how many b have (label, prediction) = (row, column)
-//   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B)
+//   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B); the penalties
+//              summed by a 64-wide tree
 //   advance:   state.step += train; state.cursor += B; state.record += 1
 
 struct Batch {
@@ -75,20 +76,34 @@ fn confusion(@builtin(global_invocation_id) gid: vec3<u32>) {
     counts[cell] += n;
 }
 
-@compute @workgroup_size(1)
-fn record() {
+var<workgroup> penalty_tree: array<f32, 64>;
+
+// The penalties (one partial per chunk of the parameter arena: a thousand for the MLP) are
+// added by 64 invocations and a fixed tree; the batch's losses in order by the first.
+@compute @workgroup_size(64)
+fn record(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.width; i += 64u) {
+        s += penalties[i];
+    }
+    penalty_tree[lid] = s;
+    for (var half = 32u; half > 0u; half >>= 1u) {
+        workgroupBarrier();
+        if lid < half {
+            penalty_tree[lid] += penalty_tree[lid + half];
+        }
+    }
+    if lid != 0u {
+        return;
+    }
     var sum = 0.0;
     var correct = 0u;
     for (var b = 0u; b < p.batch; b++) {
         sum += loss[b];
         correct += select(0u, 1u, pred[b] == labels[b]);
     }
-    var total = sum / f32(p.batch);
-    for (var s = 0u; s < p.width; s++) {
-        total += penalties[s];
-    }
     let row = state.record * 3u;
-    records[row] = total;
+    records[row] = sum / f32(p.batch) + penalty_tree[0];
     records[row + 1u] = f32(correct);
     records[row + 2u] = f32(p.batch);
 }

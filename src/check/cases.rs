@@ -854,12 +854,14 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let logits = b.input("logits", values);
     let labels = b.input_u32("labels", labels);
     let loss = b.input("loss", rng.vec(batch, 0.0, 3.0));
-    let penalties = b.input("penalties", rng.vec(2, 0.0, 0.1));
+    // As many penalty partials as a small model's arena has chunks: more than the kernel's 64 lanes.
+    let slots = rng.range(1, 300);
+    let penalties = b.input("penalties", rng.vec(slots, 0.0, 1e-3));
     let record_row = rng.below(4) as u32;
     let state = b.state(7, 0, record_row);
     let pred = b.output_u32("pred", batch);
     let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
-    let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + 2 });
+    let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + slots });
     // A second state to advance, so that Record reads the state as it was.
     let s = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
     // Training steps add penalties and advance the optimizer step; evaluation steps neither.
@@ -867,7 +869,15 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let ops = vec![
         Op::Argmax { logits, pred, batch, classes },
         Op::Confusion { labels, pred, counts, batch, classes },
-        Op::Record { loss, pred, labels, penalties: train.then_some((penalties, 2)), state, records, batch },
+        Op::Record {
+            loss,
+            pred,
+            labels,
+            penalties: train.then_some((penalties, slots)),
+            state,
+            records,
+            batch,
+        },
         Op::Advance { state: s, batch, train },
     ];
     let mode = if train { "training" } else { "evaluation" };

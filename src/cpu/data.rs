@@ -52,10 +52,11 @@ pub fn confusion(labels: &[u32], pred: &[u32], classes: usize, counts: &mut [u32
     }
 }
 
-/// (mean loss + Σ penalties, #correct, B) for one batch, summed in order as the kernel does.
+/// (mean loss + Σ penalties, #correct, B) for one batch: the losses summed in order as the
+/// kernel does, the penalties in order too (the kernel adds them by a 64-wide tree).
 pub fn record(loss: &[f32], pred: &[u32], labels: &[u32], penalties: &[f32]) -> Record {
     let sum: f32 = loss.iter().fold(0.0, |s, &l| s + l);
-    let total = penalties.iter().fold(sum / loss.len() as f32, |t, &p| t + p);
+    let total = sum / loss.len() as f32 + penalties.iter().fold(0.0, |t, &p| t + p);
     let correct = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
     Record { loss: total, correct: correct as f32, count: loss.len() as f32 }
 }
