@@ -159,18 +159,36 @@ def main():
     ap.add_argument("--batch", default="32")
     ap.add_argument("--steps", type=int, default=0, help="time this many steps, not a whole epoch")
     a = ap.parse_args()
-    x, y = load(a.data_dir)
     runners = {"torch": torch_epoch, "keras": keras_epoch}
+    available = []
     for engine in a.engine.split(","):
         if engine not in runners:
             raise SystemExit(f"peers.py: unknown engine {engine!r} (torch, keras)")
         try:
+            __import__("numpy")
             __import__("torch" if engine == "torch" else "tensorflow")
+            available.append(engine)
         except Exception as e:  # noqa: BLE001 — any import failure means the peer is missing
             print(json.dumps({"engine": engine, "missing": f"{type(e).__name__}: {e}"}), flush=True)
-            continue
+    if not available:
+        return 0
+    thread_counts = [int(t) for t in a.threads.split(",")]
+    if "keras" in available and len(thread_counts) > 1:
+        # TensorFlow fixes its thread pools once per process: one child process per count.
+        import subprocess
+
+        for t in thread_counts:
+            argv = [sys.executable, __file__, "--engine", "keras", "--threads", str(t)]
+            argv += ["--model", a.model, "--batch", a.batch, "--steps", str(a.steps)]
+            argv += ["--device", a.device, "--data-dir", a.data_dir]
+            subprocess.run(argv, check=True)
+        available.remove("keras")
+        if not available:
+            return 0
+    x, y = load(a.data_dir)
+    for engine in available:
         for model in a.model.split(","):
-            for threads in [int(t) for t in a.threads.split(",")]:
+            for threads in thread_counts:
                 for batch in [int(b) for b in a.batch.split(",")]:
                     steps, secs = runners[engine](model, x, y, a.device, threads, batch, a.steps)
                     print(json.dumps({
@@ -178,7 +196,7 @@ def main():
                         "batch": batch, "steps": steps, "seconds": secs,
                         "images_per_s": steps * batch / secs,
                     }), flush=True)
-
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

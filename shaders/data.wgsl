@@ -3,7 +3,6 @@
 //
 //   gather:    x (B, P) = byte(images, index[cursor + b]·P + p) / 255 (as · (1/255)), y (B) = labels[index[cursor + b]]
 //              images are u8 packed four to a u32 (WGSL has no u8), little-endian
-//   argmax:    pred (B) = first index of the largest logit
 //   confusion: counts (C, C) += how many b have (label, prediction) = (row, column)
 //   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B); the penalties
 //              summed by a 64-wide tree
@@ -44,21 +43,6 @@ fn gather(id: Invocation) {
     if e % p.width == 0u {
         labels[b] = label_table[image];
     }
-}
-
-@compute @workgroup_size(64)
-fn argmax(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.x;
-    if b >= p.batch {
-        return;
-    }
-    var best = 0u;
-    for (var j = 1u; j < p.width; j++) {
-        if logits[b * p.width + j] > logits[b * p.width + best] {
-            best = j;
-        }
-    }
-    pred[b] = best;
 }
 
 @compute @workgroup_size(64)

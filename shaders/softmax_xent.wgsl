@@ -2,10 +2,12 @@
 // Reference: src/cpu/softmax_xent.rs. Dispatch: src/gpu/softmax_xent.rs.
 //
 //   logits (B, C), labels (B) → loss (B) = logsumexp(logits[b]) − logits[b][label]
+//                               pred (B) = index of the row's first largest logit
 //                               probs (B, C) = softmax(logits[b])                (WRITE_PROBS)
 //                               dlogits (B, C) = (probs − onehot(label)) · scale  (WRITE_GRAD)
 // `scale` is 1/B for a batch-mean loss. Stable: the row maximum is subtracted before exp.
 // One invocation per row: C is 10 here, far too small to share.
+// Check cases: `softmax_with` and `metrics_case` in src/check/cases.rs.
 
 override WRITE_PROBS: bool = false;
 override WRITE_GRAD: bool = false;
@@ -22,6 +24,7 @@ struct Rows {
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(6) var<storage, read_write> pred: array<u32>;
 
 @compute @workgroup_size(64)
 fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -31,9 +34,14 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let row = b * p.classes;
     var top = logits[row];
+    var best = 0u;
     for (var j = 1u; j < p.classes; j++) {
-        top = max(top, logits[row + j]);
+        if logits[row + j] > top {
+            top = logits[row + j];
+            best = j;
+        }
     }
+    pred[b] = best;
     var sum = 0.0;
     for (var j = 0u; j < p.classes; j++) {
         sum += exp(logits[row + j] - top);

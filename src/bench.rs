@@ -206,3 +206,108 @@ pub fn profile_step(
     gpu.run(list, 1)?;
     Ok(by_name(gpu.profile(list, 10)?))
 }
+
+/// One engine's training speed at one setting: a row of `bench`'s epoch table and of `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochTiming {
+    /// `gpu-fmnist`, `torch` or `keras`.
+    pub engine: String,
+    /// The adapter's name, or `cpu`.
+    pub device: String,
+    pub model: String,
+    pub batch: usize,
+    /// CPU threads (0: the engine's default, or not a CPU).
+    pub threads: usize,
+    pub seconds_per_step: f64,
+    /// An epoch of the training split at this speed: its full batches × seconds per step.
+    pub epoch_seconds: f64,
+    pub images_per_second: f64,
+    /// Kernel launches per step (the GPU path).
+    pub dispatches_per_step: Option<usize>,
+}
+
+/// benches/peers.py, carried in the binary so that `bench --peers` runs from any directory.
+pub const PEERS_SCRIPT: &str = include_str!("../benches/peers.py");
+
+/// What `bench --peers` got from one peer engine.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    Timed(EpochTiming),
+    /// The engine could not be imported (or Python not started): why.
+    Missing {
+        engine: String,
+        reason: String,
+    },
+}
+
+/// Runs benches/peers.py with `python` for the report's models among `models`: each (engine,
+/// model, threads, batch) timed over `steps` consecutive steps after a warm-up step, on the
+/// first 55,000 training images of `data_dir`. `epoch_steps(batch)` turns per-step times into
+/// epochs.
+#[allow(clippy::too_many_arguments)]
+pub fn peers(
+    python: &str,
+    engines: &[&str],
+    data_dir: &std::path::Path,
+    models: &[&str],
+    batches: &[usize],
+    threads: &[usize],
+    steps: usize,
+    epoch_steps: impl Fn(usize) -> usize,
+) -> anyhow::Result<Vec<Peer>> {
+    let models: Vec<&str> = models.iter().copied().filter(|m| matches!(*m, "mlp" | "cnn")).collect();
+    if models.is_empty() {
+        return Ok(vec![]);
+    }
+    let script = std::env::temp_dir().join(format!("gpu-fmnist-peers-{}.py", std::process::id()));
+    std::fs::write(&script, PEERS_SCRIPT)?;
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .args(["--engine", &engines.join(","), "--model", &models.join(",")])
+        .args(["--device", "cpu", "--threads", &join(threads), "--batch", &join(batches)])
+        .args(["--steps", &steps.to_string()])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output();
+    let _ = std::fs::remove_file(&script);
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => {
+            let reason = format!("cannot run {python}: {e}");
+            return Ok(engines
+                .iter()
+                .map(|e| Peer::Missing { engine: e.to_string(), reason: reason.clone() })
+                .collect());
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        anyhow::bail!("benches/peers.py failed ({}): {last}", output.status);
+    }
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        let number = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        if v.get("missing").is_some() {
+            out.push(Peer::Missing { engine: text("engine"), reason: text("missing") });
+            continue;
+        }
+        let (batch, steps) = (number("batch") as usize, number("steps"));
+        let seconds_per_step = number("seconds") / steps;
+        out.push(Peer::Timed(EpochTiming {
+            engine: text("engine"),
+            device: "cpu".into(),
+            model: text("model"),
+            batch,
+            threads: number("threads") as usize,
+            seconds_per_step,
+            epoch_seconds: seconds_per_step * epoch_steps(batch) as f64,
+            images_per_second: batch as f64 / seconds_per_step,
+            dispatches_per_step: None,
+        }));
+    }
+    Ok(out)
+}

@@ -150,7 +150,6 @@ fn forms(op: &Op) -> Vec<&'static str> {
             }
             forms
         }
-        Op::Argmax { .. } => vec!["Argmax"],
         Op::Confusion { .. } => vec!["Confusion"],
         Op::Record { penalties, .. } => {
             vec![
@@ -202,7 +201,6 @@ fn every_op_variant_and_form_has_a_check_case() {
         "Update",
         "Update with L2",
         "Update of several weights",
-        "Argmax",
         "Confusion",
         "Record",
         "Record with penalties",

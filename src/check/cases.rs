@@ -459,10 +459,11 @@ pub fn softmax_with(logits: Vec<f32>, labels: Vec<u32>, classes: usize, probs: b
     let logits = b.input("logits", logits);
     let labels = b.input_u32("labels", labels);
     let loss = b.output("loss", batch, Rule::Sum { k: classes });
+    let pred = b.output_u32("pred", batch);
     let probs = probs.then(|| b.output("probs", batch * classes, Rule::Sum { k: classes }));
     let dlogits = grad.then(|| b.output("dlogits", batch * classes, Rule::Sum { k: classes }));
-    let op =
-        Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale: 1.0 / batch as f32 };
+    let scale = 1.0 / batch as f32;
+    let op = Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale };
     let direction = if grad { "backward" } else { "forward" };
     b.case("softmax_xent", direction, format!("{batch}×{classes}"), vec![op], None)
 }
@@ -842,7 +843,7 @@ fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
     b.case("data", "gather", format!("{batch}×{pixels} of {n_images} from {cursor}"), vec![op], None)
 }
 
-/// Argmax, accuracy, confusion counts and the batch record, with ties among the logits.
+/// Predictions (with ties among the logits), confusion counts and the batch record.
 fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let mut b = Builder::new();
     let values: Vec<f32> = rng.vec(batch * classes, -2.0, 2.0).iter().map(|v| v.round()).collect();
@@ -853,7 +854,7 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
         (0..batch).map(|i| if rng.below(2) == 0 { best[i] } else { rng.below(classes) as u32 }).collect();
     let logits = b.input("logits", values);
     let labels = b.input_u32("labels", labels);
-    let loss = b.input("loss", rng.vec(batch, 0.0, 3.0));
+    let loss = b.output("loss", batch, Rule::Sum { k: classes });
     // As many penalty partials as a small model's arena has chunks: more than the kernel's 64 lanes.
     let slots = rng.range(1, 300);
     let penalties = b.input("penalties", rng.vec(slots, 0.0, 1e-3));
@@ -861,13 +862,23 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let state = b.state(7, 0, record_row);
     let pred = b.output_u32("pred", batch);
     let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
-    let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch + slots });
+    let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch * classes + slots });
     // A second state to advance, so that Record reads the state as it was.
     let s = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
     // Training steps add penalties and advance the optimizer step; evaluation steps neither.
     let train = rng.below(2) == 0;
     let ops = vec![
-        Op::Argmax { logits, pred, batch, classes },
+        Op::SoftmaxXent {
+            logits,
+            labels,
+            loss,
+            pred,
+            probs: None,
+            dlogits: None,
+            batch,
+            classes,
+            scale: 1.0 / batch as f32,
+        },
         Op::Confusion { labels, pred, counts, batch, classes },
         Op::Record {
             loss,

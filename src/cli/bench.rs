@@ -1,110 +1,216 @@
-//! `gpu-fmnist bench`: GPU against the CPU reference, side by side, as markdown tables.
+//! `gpu-fmnist bench`: every engine side by side in one run — our GPU path, our CPU path at each
+//! thread count, PyTorch and Keras (benches/peers.py) — as a markdown epoch table (JSON, CSV and
+//! a PNG bar chart on request), then the kernel table and per-op profiles of both paths.
 
-use std::path::Path;
-
-use crate::bench;
+use crate::bench::{self, EpochTiming, Peer};
 use crate::data::FashionMnist;
-use crate::gpu::{DeviceKind, Executor};
-use crate::graph::model::{cnn, mlp};
+use crate::gpu::Executor;
+use crate::graph::ModelSpec;
 
-/// Images per training step in every timing (Keras's default).
-const BATCH: usize = 32;
+use super::BenchArgs;
 
-pub fn run(
-    device: DeviceKind,
-    adapter: Option<&str>,
-    reps: usize,
-    data_dir: Option<&Path>,
-    steps: usize,
-    threads: &[usize],
-) -> anyhow::Result<()> {
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let (reps, steps) = (args.reps, args.steps);
     anyhow::ensure!(reps >= 1, "--reps must be at least 1");
     anyhow::ensure!(steps >= 1, "--steps must be at least 1");
-    anyhow::ensure!(threads.iter().all(|&t| t >= 1), "--threads must be at least 1");
-    let data = FashionMnist::load(data_dir)?;
+    anyhow::ensure!(args.threads.iter().all(|&t| t >= 1), "--threads must be at least 1");
+    anyhow::ensure!(args.batch.iter().all(|&b| b >= 1), "--batch must be at least 1");
+    let specs = args.model.iter().map(|m| ModelSpec::load(m)).collect::<anyhow::Result<Vec<_>>>()?;
+    let data = FashionMnist::load(args.data.data_dir.as_deref())?;
+    let largest = args.batch.iter().copied().max().unwrap_or(32);
     anyhow::ensure!(
-        data.train.len() >= BATCH,
-        "bench times batches of {BATCH}, and {} holds {} training images",
+        data.train.len() >= largest,
+        "bench times batches of {largest}, and {} holds {} training images",
         data.dir.display(),
         data.train.len()
     );
-    let (exec, line) = Executor::open(device, adapter)?;
-    let Executor::Gpu(ctx) = exec else {
-        anyhow::bail!("bench compares a GPU with the CPU ({line}); pick a GPU --device (vulkan for lavapipe)")
-    };
-    println!("{line}; CPU: ndarray, matmuls on one thread; medians of {reps} runs");
-    println!();
-    println!("| matmul | GPU ms | GPU GFLOP/s | CPU ms | CPU GFLOP/s | GPU speed / CPU |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (label, op) in bench::matmul_shapes() {
-        let t = bench::matmul(&ctx, op, reps, &label)?;
-        println!(
-            "| {} | {:.3} | {:.1} | {:.3} | {:.1} | {:.2}× |",
-            t.label,
-            t.gpu_seconds * 1e3,
-            t.flop / t.gpu_seconds / 1e9,
-            t.cpu_seconds * 1e3,
-            t.flop / t.cpu_seconds / 1e9,
-            t.cpu_seconds / t.gpu_seconds
-        );
+    let (exec, line) = Executor::open(args.device.device, args.device.adapter.as_deref())?;
+    let epoch_steps = |batch: usize| data.train.len() / batch;
+    println!("{line}; medians of {reps} runs of {steps} steps; an epoch is {} images", data.train.len());
+
+    // Our engines, model by model and batch by batch.
+    let mut rows: Vec<EpochTiming> = Vec::new();
+    for spec in &specs {
+        for &batch in &args.batch {
+            let cpus: Vec<(Executor, usize)> =
+                args.threads.iter().map(|&t| (Executor::Cpu { threads: t }, t)).collect();
+            let mut executors: Vec<(&Executor, usize)> = cpus.iter().map(|(e, t)| (e, *t)).collect();
+            if let Executor::Gpu(_) = &exec {
+                executors.insert(0, (&exec, 0));
+            }
+            for &(executor, ref threads) in &executors {
+                let t = bench::train_steps(executor, &data, spec, batch, steps, reps)?;
+                let gpu = matches!(executor, Executor::Gpu(_));
+                rows.push(EpochTiming {
+                    engine: "gpu-fmnist".into(),
+                    device: match executor {
+                        Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
+                        Executor::Cpu { .. } => "cpu".into(),
+                    },
+                    model: spec.name.clone(),
+                    batch,
+                    threads: *threads,
+                    seconds_per_step: t.seconds_per_step,
+                    epoch_seconds: t.seconds_per_step * epoch_steps(batch) as f64,
+                    images_per_second: t.images_per_second,
+                    dispatches_per_step: gpu.then_some(t.dispatches_per_step),
+                });
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    if !args.no_peers {
+        let models: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        let peer_steps = (steps * reps).max(100);
+        let found = bench::peers(
+            &args.python,
+            &["torch", "keras"],
+            &data.dir,
+            &models,
+            &args.batch,
+            &args.threads,
+            peer_steps,
+            epoch_steps,
+        )?;
+        for p in found {
+            match p {
+                Peer::Timed(t) => rows.push(t),
+                Peer::Missing { engine, reason } => missing.push(format!("{engine}: {reason}")),
+            }
+        }
     }
 
     println!();
-    println!("Training steps, {steps} per timed run (one submission), batch 32, the model's optimizer, data from {}:", data.dir.display());
+    println!("| model | batch | engine | device | threads | ms/step | epoch s | images/s | ÷ fastest peer | dispatches/step |");
+    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    for spec in &specs {
+        for &batch in &args.batch {
+            let here: Vec<&EpochTiming> =
+                rows.iter().filter(|r| r.model == spec.name && r.batch == batch).collect();
+            let fastest_peer = here
+                .iter()
+                .filter(|r| r.engine != "gpu-fmnist")
+                .map(|r| r.seconds_per_step)
+                .fold(f64::INFINITY, f64::min);
+            for r in here {
+                let ratio = if fastest_peer.is_finite() {
+                    format!("{:.2}×", r.seconds_per_step / fastest_peer)
+                } else {
+                    "—".into()
+                };
+                let threads = if r.threads == 0 { "—".to_string() } else { r.threads.to_string() };
+                let dispatches = r.dispatches_per_step.map_or("—".into(), |d| d.to_string());
+                println!(
+                    "| {} | {} | {} | {} | {threads} | {:.3} | {:.2} | {:.0} | {ratio} | {dispatches} |",
+                    r.model,
+                    r.batch,
+                    r.engine,
+                    r.device,
+                    r.seconds_per_step * 1e3,
+                    r.epoch_seconds,
+                    r.images_per_second
+                );
+            }
+        }
+    }
     println!();
-    let cpu_columns: String = threads
-        .iter()
-        .map(|t| format!(" CPU ms/step, {t} thread{} |", if *t == 1 { "" } else { "s" }))
-        .collect();
-    println!(
-        "| model | GPU ms/step | GPU images/s |{cpu_columns} GPU speed / fastest CPU | dispatches/step |"
-    );
-    println!("|---|---:|---:|{}---:|---:|", "---:|".repeat(threads.len()));
-    let profiles = [mlp(), cnn()]
-        .map(|spec| bench::profile_step(&ctx, &data, &spec, BATCH).map(|p| (spec.name.clone(), p)));
-    let gpu = Executor::Gpu(ctx);
-    for spec in [mlp(), cnn()] {
-        let g = bench::train_steps(&gpu, &data, &spec, BATCH, steps, reps)?;
-        let mut row =
-            format!("| {} | {:.2} | {:.0} |", spec.name, g.seconds_per_step * 1e3, g.images_per_second);
-        let mut fastest = f64::MAX;
-        for &t in threads {
-            let c = bench::train_steps(&Executor::Cpu { threads: t }, &data, &spec, BATCH, steps, reps)?;
-            fastest = fastest.min(c.seconds_per_step);
-            row += &format!(" {:.2} |", c.seconds_per_step * 1e3);
-        }
-        println!("{row} {:.2}× | {} |", fastest / g.seconds_per_step, g.dispatches_per_step);
-    }
-    for spec in [mlp(), cnn()] {
-        let ops = bench::profile_cpu_step(&data, &spec, BATCH)?;
-        let total: f64 = ops.iter().map(|k| k.2).sum();
-        println!();
+    if args.no_peers {
+        println!("Peers not timed (--no-peers).");
+    } else {
         println!(
-            "Where a CPU training step of `{}` goes, one thread (each op timed alone; {:.2} ms in all):",
-            spec.name,
-            total * 1e3
+            "Peers: benches/peers.py with `{}`, each timed over {} consecutive steps after a warm-up step (ours: the median of {reps} runs of {steps}); ÷ fastest peer is ms/step over the fastest peer's at that model and batch.",
+            args.python,
+            (steps * reps).max(100)
         );
-        println!();
-        println!("| op | count | ms | share |");
-        println!("|---|---:|---:|---:|");
-        for (op, n, seconds) in ops.iter().take(8) {
-            println!("| {op} | {n} | {:.3} | {:.0}% |", seconds * 1e3, 100.0 * seconds / total);
+        for m in &missing {
+            println!("Missing peer — {m}");
         }
     }
-    for profile in profiles {
-        let (name, kernels) = profile?;
-        let total: f64 = kernels.iter().map(|k| k.2).sum();
-        println!();
-        println!(
-            "Where a GPU training step of `{name}` goes (each kernel timed alone; {:.2} ms in all):",
-            total * 1e3
+    if let Some(path) = &args.json {
+        crate::report::write_text(path, &serde_json::to_string_pretty(&rows)?)?;
+    }
+    if let Some(path) = &args.csv {
+        let mut csv = String::from(
+            "model,batch,engine,device,threads,seconds_per_step,epoch_seconds,images_per_second,dispatches_per_step\n",
         );
+        for r in &rows {
+            csv += &format!(
+                "{},{},{},\"{}\",{},{:.6e},{:.4},{:.1},{}\n",
+                r.model,
+                r.batch,
+                r.engine,
+                r.device.replace('"', "'"),
+                r.threads,
+                r.seconds_per_step,
+                r.epoch_seconds,
+                r.images_per_second,
+                r.dispatches_per_step.map_or(String::new(), |d| d.to_string())
+            );
+        }
+        crate::report::write_text(path, &csv)?;
+    }
+    if let Some(path) = &args.plot {
+        let bars: Vec<(String, f64)> = rows
+            .iter()
+            .map(|r| {
+                let threads = if r.threads == 0 { String::new() } else { format!(", {} thr", r.threads) };
+                let device = if r.device == "cpu" { "cpu".to_string() } else { "GPU".to_string() };
+                (format!("{} b{}: {} {device}{threads}", r.model, r.batch, r.engine), r.epoch_seconds)
+            })
+            .collect();
+        let title = format!("Training epoch ({} images), seconds — {line}", data.train.len());
+        crate::report::plot_bars(path, &title, "seconds per epoch (log scale)", &bars, true)?;
+    }
+    if args.epochs_only {
+        return Ok(());
+    }
+
+    if let Executor::Gpu(ctx) = &exec {
         println!();
-        println!("| kernel | launches | ms | share |");
-        println!("|---|---:|---:|---:|");
-        for (kernel, n, seconds) in kernels.iter().take(8) {
-            println!("| {kernel} | {n} | {:.3} | {:.0}% |", seconds * 1e3, 100.0 * seconds / total);
+        println!("| matmul | GPU ms | GPU GFLOP/s | CPU ms | CPU GFLOP/s | GPU speed / CPU |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (label, op) in bench::matmul_shapes() {
+            let t = bench::matmul(ctx, op, reps, &label)?;
+            println!(
+                "| {} | {:.3} | {:.1} | {:.3} | {:.1} | {:.2}× |",
+                t.label,
+                t.gpu_seconds * 1e3,
+                t.flop / t.gpu_seconds / 1e9,
+                t.cpu_seconds * 1e3,
+                t.flop / t.cpu_seconds / 1e9,
+                t.cpu_seconds / t.gpu_seconds
+            );
+        }
+    }
+    let batch = args.batch[0];
+    for spec in &specs {
+        let ops = bench::profile_cpu_step(&data, spec, batch)?;
+        print_profile(
+            &format!("Where a CPU training step of `{}` goes, one thread (each op timed alone", spec.name),
+            "op",
+            &ops,
+        );
+        if let Executor::Gpu(ctx) = &exec {
+            let kernels = bench::profile_step(ctx, &data, spec, batch)?;
+            print_profile(
+                &format!("Where a GPU training step of `{}` goes (each kernel timed alone", spec.name),
+                "kernel",
+                &kernels,
+            );
         }
     }
     Ok(())
+}
+
+/// The eight largest entries of a profile, as a markdown table under `title`.
+fn print_profile(title: &str, what: &str, entries: &[(String, usize, f64)]) {
+    let total: f64 = entries.iter().map(|k| k.2).sum();
+    println!();
+    println!("{title}; {:.2} ms in all):", total * 1e3);
+    println!();
+    println!("| {what} | count | ms | share |");
+    println!("|---|---:|---:|---:|");
+    for (name, n, seconds) in entries.iter().take(8) {
+        println!("| {name} | {n} | {:.3} | {:.0}% |", seconds * 1e3, 100.0 * seconds / total);
+    }
 }

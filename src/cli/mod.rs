@@ -92,7 +92,7 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
-struct BenchArgs {
+pub struct BenchArgs {
     #[command(flatten)]
     device: AdapterArgs,
     /// Timed runs per measurement; the median is reported.
@@ -101,9 +101,33 @@ struct BenchArgs {
     /// Training steps per timed run.
     #[arg(long, default_value_t = 50)]
     steps: usize,
-    /// Thread counts to time the CPU path at, e.g. `1,2`.
+    /// Thread counts to time the CPU paths at (ours and the peers'), e.g. `1,2`.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
     threads: Vec<usize>,
+    /// Models to time: `mlp`, `cnn` or model files (the peers know only the first two).
+    #[arg(long, value_delimiter = ',', default_values_t = ["mlp".to_string(), "cnn".to_string()])]
+    model: Vec<String>,
+    /// Batch sizes to time the training step at, e.g. `32,256`.
+    #[arg(long, value_delimiter = ',', default_values_t = [32])]
+    batch: Vec<usize>,
+    /// Do not time the peers (PyTorch and Keras, through benches/peers.py).
+    #[arg(long)]
+    no_peers: bool,
+    /// The Python that has the peers installed.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Skip the kernel table and the per-op profiles: the epoch table only.
+    #[arg(long)]
+    epochs_only: bool,
+    /// Also write the epoch table as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write the epoch table as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Also draw the epoch times as a bar chart (PNG) to this file.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -123,10 +147,10 @@ struct CheckArgs {
 /// Where the data set is: `--data-dir`, else `$GPU_FMNIST_DATA`, else `./data/fashion-mnist`,
 /// else `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`).
 #[derive(Debug, Args)]
-struct DataDirArg {
+pub struct DataDirArg {
     /// Directory holding the four IDX files (gzipped or not), e.g. `data/sample`.
     #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
 }
 
 /// What to train and how; unset options come from the model (the presets carry the report's).
@@ -224,14 +248,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Data(args) => data::run(args.data_dir.as_deref()),
         Command::Devices(args) => devices::run(args.device),
-        Command::Bench(args) => bench::run(
-            args.device.device,
-            args.device.adapter.as_deref(),
-            args.reps,
-            args.data.data_dir.as_deref(),
-            args.steps,
-            &args.threads,
-        ),
+        Command::Bench(args) => bench::run(&args),
         Command::Experiment(args) => experiment::run(&args),
         Command::Check(args) => {
             check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)

@@ -232,7 +232,10 @@ impl CpuEngine {
                 activation::backward(act, &self.f(y)[..len], &self.f(dy)[..len], &mut out[..len]);
                 self.put_f(dx, out);
             }
-            Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale } => {
+            Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale } => {
+                let mut out = self.take_u(pred);
+                data::argmax(&self.f(logits)[..batch * classes], classes, &mut out[..batch]);
+                self.put_u(pred, out);
                 let mut l = self.take_f(loss);
                 let mut p = probs.map(|t| self.take_f(t));
                 let mut d = dlogits.map(|t| self.take_f(t));
@@ -375,11 +378,6 @@ impl CpuEngine {
                         self.put_f(x, v);
                     }
                 }
-            }
-            Op::Argmax { logits, pred, batch, classes } => {
-                let mut out = self.take_u(pred);
-                data::argmax(&self.f(logits)[..batch * classes], classes, &mut out[..batch]);
-                self.put_u(pred, out);
             }
             Op::Confusion { labels, pred, counts, batch, classes } => {
                 let mut out = self.take_u(counts);

@@ -22,14 +22,6 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             ],
             grid(batch * pixels, 256),
         )?,
-        Op::Argmax { logits, pred, batch, classes } => c.dispatch(
-            DATA,
-            "argmax",
-            &[],
-            (0, &params(batch, classes, false)),
-            &[(7, c.buf(logits)), (8, c.buf(pred))],
-            [batch.div_ceil(64) as u32, 1, 1],
-        )?,
         Op::Confusion { labels, pred, counts, batch, classes } => c.dispatch(
             DATA,
             "confusion",

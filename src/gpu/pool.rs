@@ -40,14 +40,8 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             };
             // Average pooling has no argmax; the kernel still declares the binding.
             let argmax = c.buf_or_placeholder(argmax);
+            // One invocation per input cell, summing the windows over it: no zero-fill pass.
             let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, argmax)];
-            if g.sh >= g.kh && g.sw >= g.kw {
-                // Windows that do not overlap: each input cell gets at most one window's gradient.
-                return Ok(vec![
-                    c.dispatch(POOL, "zero", &[], params, &[(2, c.buf(dx))], inputs)?,
-                    c.dispatch(POOL, "backward_scatter", &max(is_max), params, &bindings, outputs)?,
-                ]);
-            }
             c.dispatch(POOL, "backward", &max(is_max), params, &bindings, inputs)?
         }
         _ => unreachable!(),

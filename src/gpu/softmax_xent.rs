@@ -5,7 +5,7 @@ use super::kernels::{Dispatch, SOFTMAX_XENT};
 use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::SoftmaxXent { logits, labels, loss, probs, dlogits, batch, classes, scale } = *op else {
+    let Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale } = *op else {
         unreachable!()
     };
     let flag = |t: Option<_>| if t.is_some() { 1.0 } else { 0.0 };
@@ -20,6 +20,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             (3, c.buf(loss)),
             (4, c.buf_or_placeholder(probs)),
             (5, c.buf_or_placeholder(dlogits)),
+            (6, c.buf(pred)),
         ],
         [batch.div_ceil(64) as u32, 1, 1],
     )?])

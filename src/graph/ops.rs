@@ -321,12 +321,13 @@ pub enum Op {
         act: Act,
         len: usize,
     },
-    /// loss (B) = −log softmax(logits)[label]; optionally probs (B, C) and
-    /// dlogits (B, C) = (softmax − onehot) · scale.
+    /// loss (B) = −log softmax(logits)[label]; pred (B) u32 = index of the first largest logit;
+    /// optionally probs (B, C) and dlogits (B, C) = (softmax − onehot) · scale.
     SoftmaxXent {
         logits: T,
         labels: T,
         loss: T,
+        pred: T,
         probs: Option<T>,
         dlogits: Option<T>,
         batch: usize,
@@ -434,13 +435,6 @@ pub enum Op {
         state: T,
         rates: T,
         opt: Optimizer,
-    },
-    /// pred (B) u32 = index of the first largest of logits (B, C).
-    Argmax {
-        logits: T,
-        pred: T,
-        batch: usize,
-        classes: usize,
     },
     /// counts (C, C) u32 += the (label, prediction) pairs of the batch.
     Confusion {

@@ -422,6 +422,7 @@ impl Graph {
         ops.push(Op::SoftmaxXent {
             logits,
             labels: self.labels,
+            pred: self.pred,
             loss: self.loss,
             probs: (!training).then_some(self.probs),
             dlogits: training.then(|| self.grads[&logits]),
@@ -429,7 +430,6 @@ impl Graph {
             classes: CLASSES,
             scale: 1.0 / batch as f32,
         });
-        ops.push(Op::Argmax { logits, pred: self.pred, batch, classes: CLASSES });
         (ops, outs)
     }
 

@@ -284,3 +284,68 @@ pub fn summary_md(r: &RunSummary) -> String {
     s += &format!("## Model\n\n```\n{}```\n", r.summary);
     s
 }
+
+/// A horizontal bar chart (`bench --plot`): one bar per (label, value), top to bottom, the value
+/// written at the bar's end; `log` puts the axis on a log scale (for times that span decades).
+pub fn plot_bars(
+    path: &Path,
+    title: &str,
+    axis: &str,
+    bars: &[(String, f64)],
+    log: bool,
+) -> anyhow::Result<()> {
+    let height = 120 + 34 * bars.len().max(1) as u32;
+    render_png(path, (1100, height), |area| {
+        let n = bars.len().max(1) as f64;
+        let max = bars.iter().map(|b| b.1).fold(1e-9f64, f64::max);
+        let min = bars.iter().map(|b| b.1).filter(|v| *v > 0.0).fold(max, f64::min);
+        // On a log axis the bars start a decade below the smallest value.
+        let (lo, hi) =
+            if log { ((min / 10.0).log10().floor(), (max * 3.0).log10()) } else { (0.0, max * 1.25) };
+        let x = |v: f64| if log { v.max(1e-12).log10() } else { v };
+        let (left, canvas) = area.split_horizontally(330);
+        let mut chart = ChartBuilder::on(&canvas)
+            .caption(title, ("sans-serif", 22))
+            .margin(14)
+            .x_label_area_size(40)
+            .build_cartesian_2d(lo..hi, 0f64..n)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_desc(axis)
+            .x_label_formatter(&|v| if log { format!("{}", 10f64.powf(*v)) } else { format!("{v:.1}") })
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(plot_err)?;
+        let palette =
+            [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+        for (i, (label, value)) in bars.iter().enumerate() {
+            let y = n - i as f64;
+            let colour = palette[if label.starts_with("gpu-fmnist") { 0 } else { 1 + i % 3 }];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(lo, y - 0.8), (x(*value), y - 0.2)],
+                    colour.filled(),
+                )))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!(" {value:.2}"),
+                    (x(*value), y - 0.75),
+                    ("sans-serif", 14),
+                )))
+                .map_err(plot_err)?;
+            // The label, right-aligned against the chart, on the left panel.
+            let (_, top) = chart.backend_coord(&(lo, y - 0.5));
+            let style =
+                TextStyle::from(("sans-serif", 15).into_font()).pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Right,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+            left.draw(&Text::new(label.clone(), (322, top), style)).map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
