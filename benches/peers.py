@@ -14,8 +14,10 @@ Used by `gpu-fmnist bench --peers`; runnable alone:
 """
 import argparse
 import gzip
+import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -164,27 +166,27 @@ def main():
     for engine in a.engine.split(","):
         if engine not in runners:
             raise SystemExit(f"peers.py: unknown engine {engine!r} (torch, keras)")
-        try:
-            __import__("numpy")
-            __import__("torch" if engine == "torch" else "tensorflow")
+        # Looked up, not imported: PyTorch and TensorFlow in one process abort (two LLVMs).
+        needs = ("numpy", "torch" if engine == "torch" else "tensorflow")
+        lacking = [m for m in needs if importlib.util.find_spec(m) is None]
+        if lacking:
+            print(json.dumps({"engine": engine, "missing": f"no module named {lacking[0]!r}"}), flush=True)
+        else:
             available.append(engine)
-        except Exception as e:  # noqa: BLE001 — any import failure means the peer is missing
-            print(json.dumps({"engine": engine, "missing": f"{type(e).__name__}: {e}"}), flush=True)
-    if not available:
-        return 0
     thread_counts = [int(t) for t in a.threads.split(",")]
-    if "keras" in available and len(thread_counts) > 1:
-        # TensorFlow fixes its thread pools once per process: one child process per count.
-        import subprocess
-
-        for t in thread_counts:
-            argv = [sys.executable, __file__, "--engine", "keras", "--threads", str(t)]
+    # One process per engine, and per thread count for Keras (TensorFlow fixes its thread pools
+    # once per process): when there is more than one, this process runs each as a child.
+    plan = [(e, [t]) if e == "keras" else (e, thread_counts) for e in available for t in thread_counts]
+    plan = list(dict.fromkeys((e, tuple(ts)) for e, ts in plan))
+    if len(plan) > 1:
+        for engine, ts in plan:
+            argv = [sys.executable, __file__, "--engine", engine, "--threads", ",".join(map(str, ts))]
             argv += ["--model", a.model, "--batch", a.batch, "--steps", str(a.steps)]
             argv += ["--device", a.device, "--data-dir", a.data_dir]
             subprocess.run(argv, check=True)
-        available.remove("keras")
-        if not available:
-            return 0
+        return 0
+    if not available:
+        return 0
     x, y = load(a.data_dir)
     for engine in available:
         for model in a.model.split(","):

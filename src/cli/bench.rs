@@ -61,7 +61,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !args.no_peers {
         let models: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        let peer_steps = (steps * reps).max(100);
+        let peer_steps = args.peer_steps;
         let found = bench::peers(
             &args.python,
             &["torch", "keras"],
@@ -118,9 +118,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("Peers not timed (--no-peers).");
     } else {
         println!(
-            "Peers: benches/peers.py with `{}`, each timed over {} consecutive steps after a warm-up step (ours: the median of {reps} runs of {steps}); ÷ fastest peer is ms/step over the fastest peer's at that model and batch.",
+            "Peers: benches/peers.py with `{}`, each timed over {} after a warm-up step (ours: the median of {reps} runs of {steps} steps); ÷ fastest peer is ms/step over the fastest peer's at that model and batch.",
             args.python,
-            (steps * reps).max(100)
+            if args.peer_steps == 0 { "a whole epoch".to_string() } else { format!("{} consecutive steps", args.peer_steps) }
         );
         for m in &missing {
             println!("Missing peer — {m}");
@@ -150,15 +150,32 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         crate::report::write_text(path, &csv)?;
     }
     if let Some(path) = &args.plot {
-        let bars: Vec<(String, f64)> = rows
+        // Grouped by model and batch; colours: our GPU, our CPU, PyTorch, Keras.
+        let group = |r: &EpochTiming| match (r.engine.as_str(), r.device.as_str()) {
+            ("gpu-fmnist", "cpu") => 1,
+            ("gpu-fmnist", _) => 0,
+            ("torch", _) => 2,
+            _ => 3,
+        };
+        let mut sorted: Vec<&EpochTiming> = rows.iter().collect();
+        sorted.sort_by_key(|r| {
+            let model = specs.iter().position(|s| s.name == r.model);
+            (model, r.batch, group(r), r.threads)
+        });
+        let bars: Vec<(String, f64, usize)> = sorted
             .iter()
             .map(|r| {
-                let threads = if r.threads == 0 { String::new() } else { format!(", {} thr", r.threads) };
-                let device = if r.device == "cpu" { "cpu".to_string() } else { "GPU".to_string() };
-                (format!("{} b{}: {} {device}{threads}", r.model, r.batch, r.engine), r.epoch_seconds)
+                let threads = match r.threads {
+                    0 => String::new(),
+                    1 => ", 1 thread".into(),
+                    t => format!(", {t} threads"),
+                };
+                let device = if r.device == "cpu" { "CPU" } else { "GPU" };
+                let label = format!("{} b{}: {} {device}{threads}", r.model, r.batch, r.engine);
+                (label, r.epoch_seconds, group(r))
             })
             .collect();
-        let title = format!("Training epoch ({} images), seconds — {line}", data.train.len());
+        let title = format!("One training epoch of {} images, batch as labelled", data.train.len());
         crate::report::plot_bars(path, &title, "seconds per epoch (log scale)", &bars, true)?;
     }
     if args.epochs_only {

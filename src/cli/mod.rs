@@ -113,6 +113,10 @@ pub struct BenchArgs {
     /// Do not time the peers (PyTorch and Keras, through benches/peers.py).
     #[arg(long)]
     no_peers: bool,
+    /// Steps each peer is timed over, after a warm-up step (0: a whole epoch, as Keras's `fit`
+    /// reports it; fewer steps flatter none but include `fit`'s start-up in Keras's figure).
+    #[arg(long, default_value_t = 0)]
+    peer_steps: usize,
     /// The Python that has the peers installed.
     #[arg(long, default_value = "python3")]
     python: String,

@@ -285,13 +285,14 @@ pub fn summary_md(r: &RunSummary) -> String {
     s
 }
 
-/// A horizontal bar chart (`bench --plot`): one bar per (label, value), top to bottom, the value
-/// written at the bar's end; `log` puts the axis on a log scale (for times that span decades).
+/// A horizontal bar chart (`bench --plot`): one bar per (label, value, colour group), top to
+/// bottom, the value written at the bar's end; `log` puts the axis on a log scale (for times that
+/// span decades), labelled at whole decades.
 pub fn plot_bars(
     path: &Path,
     title: &str,
     axis: &str,
-    bars: &[(String, f64)],
+    bars: &[(String, f64, usize)],
     log: bool,
 ) -> anyhow::Result<()> {
     let height = 120 + 34 * bars.len().max(1) as u32;
@@ -315,15 +316,33 @@ pub fn plot_bars(
             .disable_y_mesh()
             .disable_y_axis()
             .x_desc(axis)
-            .x_label_formatter(&|v| if log { format!("{}", 10f64.powf(*v)) } else { format!("{v:.1}") })
+            .x_labels(if log { ((hi - lo).ceil() as usize + 1) * 4 } else { 10 })
+            .x_label_formatter(&|v| match log {
+                // Whole decades only: 0.001, 0.01, 0.1, 1, 10, 100.
+                true if (v - v.round()).abs() < 1e-6 => {
+                    let p = v.round() as i32;
+                    if p < 0 {
+                        format!("{:.*}", (-p) as usize, 10f64.powi(p))
+                    } else {
+                        format!("{}", 10f64.powi(p))
+                    }
+                }
+                true => String::new(),
+                false => format!("{v:.1}"),
+            })
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(plot_err)?;
-        let palette =
-            [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
-        for (i, (label, value)) in bars.iter().enumerate() {
+        let palette = [
+            RGBColor(31, 119, 180),
+            RGBColor(120, 180, 220),
+            RGBColor(255, 127, 14),
+            RGBColor(44, 160, 44),
+            RGBColor(214, 39, 40),
+        ];
+        for (i, (label, value, group)) in bars.iter().enumerate() {
             let y = n - i as f64;
-            let colour = palette[if label.starts_with("gpu-fmnist") { 0 } else { 1 + i % 3 }];
+            let colour = palette[group % palette.len()];
             chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(lo, y - 0.8), (x(*value), y - 0.2)],
@@ -332,7 +351,7 @@ pub fn plot_bars(
                 .map_err(plot_err)?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!(" {value:.2}"),
+                    format!(" {}", significant(*value)),
                     (x(*value), y - 0.75),
                     ("sans-serif", 14),
                 )))
@@ -348,4 +367,10 @@ pub fn plot_bars(
         }
         Ok(())
     })
+}
+
+/// Three significant digits: 0.0512, 1.81, 22.6, 1234.
+fn significant(v: f64) -> String {
+    let digits = if v <= 0.0 { 0 } else { (2 - v.log10().floor() as i32).max(0) as usize };
+    format!("{v:.digits$}")
 }
