@@ -35,9 +35,18 @@ pub fn forward<F: Real>(act: Act, x: &[F], y: &mut [F]) {
     }
 }
 
-/// dx = dy · act'(x), from y = act(x).
+/// dx = dy · act'(x), from y = act(x). The activation is chosen once, outside the loop, so
+/// that each loop is a straight vectorizable pass (the same products as `activate_grad`).
 pub fn backward<F: Real>(act: Act, y: &[F], dy: &[F], dx: &mut [F]) {
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = dy * activate_grad(act, y);
+    fn each<F: Real>(y: &[F], dy: &[F], dx: &mut [F], grad: impl Fn(F) -> F) {
+        for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+            *dx = dy * grad(y);
+        }
+    }
+    match act {
+        Act::Linear => each(y, dy, dx, |y| activate_grad(Act::Linear, y)),
+        Act::Relu => each(y, dy, dx, |y| activate_grad(Act::Relu, y)),
+        Act::Sigmoid => each(y, dy, dx, |y| activate_grad(Act::Sigmoid, y)),
+        Act::Tanh => each(y, dy, dx, |y| activate_grad(Act::Tanh, y)),
     }
 }
