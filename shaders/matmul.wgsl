@@ -185,7 +185,8 @@ fn sum_splits(id: Invocation) {
 
 // bias_grad: db (cols) = Σ_r dz (rows, cols), the bias gradient of a dense or conv layer, where
 // dz = dy, or with THROUGH_ACT dz = dy · act'(y) (ACT, from the layer's output y), written too.
-// One workgroup per column; each invocation sums rows lid, lid + 64, …, then a fixed tree.
+// One workgroup of WG = 256 per column; each invocation sums rows lid, lid + 256, …, then a
+// fixed tree (256 wide, so that the 64 columns of a convolution keep a large GPU busy).
 // Check cases: `bias_grad_case` and `dense_with` in src/check/cases.rs.
 struct ColSum {
     rows: u32,
@@ -200,13 +201,13 @@ struct ColSum {
 
 override THROUGH_ACT: bool = false;
 
-var<workgroup> tree: array<f32, 64>;
+var<workgroup> tree: array<f32, WG>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let col = wid.x;
     var s = 0.0;
-    for (var r = lid; r < cs.rows; r += 64u) {
+    for (var r = lid; r < cs.rows; r += WG) {
         let i = r * cs.cols + col;
         var v = dy[i];
         if THROUGH_ACT {
@@ -216,7 +217,7 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         s += v;
     }
     tree[lid] = s;
-    for (var half = 32u; half > 0u; half >>= 1u) {
+    for (var half = WG / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if lid < half {
             tree[lid] += tree[lid + half];

@@ -12,17 +12,38 @@ use crate::graph::ops::{Matmul, Op};
 
 /// Output tile of one 8×8 workgroup of 4×4 blocks.
 const TILE: usize = 32;
-/// Split K until about this many workgroups are in flight.
-const TARGET_WORKGROUPS: usize = 128;
-/// Shortest K-slice worth a workgroup of its own.
-const MIN_K_SLICE: usize = 256;
 
-/// How K is cut: (slice length, number of slices).
-pub fn split_k(m: usize, n: usize, k: usize) -> (usize, usize) {
-    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-    let splits = TARGET_WORKGROUPS.div_ceil(tiles).min(k / MIN_K_SLICE).max(1);
-    let chunk = k.div_ceil(splits).next_multiple_of(4);
-    (chunk, k.div_ceil(chunk))
+/// How far to split K, by adapter: a CPU driver (lavapipe) runs a handful of workgroups at once
+/// and pays for every partial sum it writes; a GPU with a hundred multiprocessors idles unless
+/// the small products of batch 32 (11 tiles for 32×784·350) are cut into many slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitK {
+    /// Split K until about this many workgroups are in flight.
+    pub target_workgroups: usize,
+    /// Shortest K-slice worth a workgroup of its own.
+    pub min_slice: usize,
+}
+
+impl SplitK {
+    /// For lavapipe and other CPU adapters (the values measured on the development machine).
+    pub const CPU: SplitK = SplitK { target_workgroups: 128, min_slice: 256 };
+    /// For hardware GPUs.
+    pub const GPU: SplitK = SplitK { target_workgroups: 512, min_slice: 64 };
+
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> SplitK {
+        match device_type {
+            wgpu::DeviceType::Cpu => SplitK::CPU,
+            _ => SplitK::GPU,
+        }
+    }
+
+    /// How K is cut: (slice length, number of slices).
+    pub fn split(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
+        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+        let splits = self.target_workgroups.div_ceil(tiles).min(k / self.min_slice).max(1);
+        let chunk = k.div_ceil(splits).next_multiple_of(4);
+        (chunk, k.div_ceil(chunk))
+    }
 }
 
 pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
@@ -32,7 +53,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let lda = if mm.trans_a { m } else { k };
     let ldb = if mm.trans_b { k } else { n };
     let (a, b) = (c.buf(mm.a), c.buf(mm.b));
-    let (chunk, splits) = split_k(m, n, k);
+    let (chunk, splits) = SplitK::for_adapter(c.ctx.adapter.info.device_type).split(m, n, k);
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
@@ -113,4 +134,21 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
         ],
         [cols as u32, 1, 1],
     )?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitK;
+
+    #[test]
+    fn k_slices_cover_k_and_a_gpu_gets_more_of_them() {
+        for rule in [SplitK::CPU, SplitK::GPU] {
+            for (m, n, k) in [(32, 350, 784), (64, 16, 25_088), (1, 1, 1), (350, 784, 32), (7, 9, 1001)] {
+                let (chunk, splits) = rule.split(m, n, k);
+                assert!(chunk.is_multiple_of(4) && chunk * splits >= k && chunk * (splits - 1) < k);
+            }
+        }
+        assert_eq!(SplitK::CPU.split(32, 350, 784).1, 3);
+        assert!(SplitK::GPU.split(32, 350, 784).1 >= 10);
+    }
 }
