@@ -185,8 +185,9 @@ fn sum_splits(id: Invocation) {
 
 // bias_grad: db (cols) = Σ_r dz (rows, cols), the bias gradient of a dense or conv layer, where
 // dz = dy, or with THROUGH_ACT dz = dy · act'(y) (ACT, from the layer's output y), written too.
-// One workgroup of WG = 256 per column; each invocation sums rows lid, lid + 256, …, then a
-// fixed tree (256 wide, so that the 64 columns of a convolution keep a large GPU busy).
+// One workgroup per column; each invocation sums rows lid, lid + width, …, then a fixed tree:
+// 64 wide (`bias_grad`, for CPU drivers) or 256 (`bias_grad_wide`, so that the 64 columns of a
+// convolution keep a large GPU busy); src/gpu/context.rs `Tuning` picks.
 // Check cases: `bias_grad_case` and `dense_with` in src/check/cases.rs.
 struct ColSum {
     rows: u32,
@@ -201,13 +202,13 @@ struct ColSum {
 
 override THROUGH_ACT: bool = false;
 
-var<workgroup> tree: array<f32, WG>;
+var<workgroup> tree: array<f32, 64>;
+var<workgroup> tree_wide: array<f32, WG>;
 
-@compute @workgroup_size(WG)
-fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let col = wid.x;
+// Column `col`'s dz, written when THROUGH_ACT, and the sum of rows lid, lid + width, … of it.
+fn column_part(col: u32, lid: u32, width: u32) -> f32 {
     var s = 0.0;
-    for (var r = lid; r < cs.rows; r += WG) {
+    for (var r = lid; r < cs.rows; r += width) {
         let i = r * cs.cols + col;
         var v = dy[i];
         if THROUGH_ACT {
@@ -216,14 +217,33 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         }
         s += v;
     }
-    tree[lid] = s;
-    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    return s;
+}
+
+@compute @workgroup_size(64)
+fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    tree[lid] = column_part(wid.x, lid, 64u);
+    for (var half = 32u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if lid < half {
             tree[lid] += tree[lid + half];
         }
     }
     if lid == 0u {
-        db[col] = tree[0];
+        db[wid.x] = tree[0];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn bias_grad_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    tree_wide[lid] = column_part(wid.x, lid, WG);
+    for (var half = WG / 2u; half > 0u; half >>= 1u) {
+        workgroupBarrier();
+        if lid < half {
+            tree_wide[lid] += tree_wide[lid + half];
+        }
+    }
+    if lid == 0u {
+        db[wid.x] = tree_wide[0];
     }
 }

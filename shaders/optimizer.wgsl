@@ -6,7 +6,8 @@
 // invocations per chunk of 256 elements; `chunks[j]` gives chunk j the end of its weight (an
 // arena index: elements past it are padding) and the weight's L2 factor c.
 //
-//   l2_penalty: partials[j] = c · Σ w² over chunk j          (fixed tree: reproducible)
+//   l2_penalty: partials[j] = c · Σ w² over chunk j          (fixed tree: reproducible;
+//               l2_penalty_serial: the same, one invocation per chunk, for CPU drivers)
 //   sgd, adam:  g += 2c · w (the penalty's gradient, kept in g), then
 //     sgd:      momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
@@ -63,6 +64,22 @@ fn l2_penalty(id: Invocation) {
     if id.lid == 0u {
         partials[j] = ch.c * tree[0];
     }
+}
+
+// The same per chunk with no barrier: one invocation adds its chunk's 256 squares in order (for
+// CPU drivers, where a tree per chunk costs a thousand barrier rounds a step).
+@compute @workgroup_size(64)
+fn l2_penalty_serial(id: Invocation) {
+    let j = (id.wid.y * id.nwg.x + id.wid.x) * 64u + id.lid;
+    if j >= p.chunks {
+        return;
+    }
+    let ch = chunks[j];
+    var s = 0.0;
+    for (var i = j * WG; i < min(ch.end, (j + 1u) * WG); i++) {
+        s += w_in[i] * w_in[i];
+    }
+    partials[j] = ch.c * s;
 }
 
 // Element i's gradient with the penalty's added, kept in g.

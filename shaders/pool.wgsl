@@ -7,8 +7,9 @@
 //   max:  argmax (B, OH, OW, C) = flat index into x of the window's first maximum in row-major
 //         window order; the backward pass sends dy there.
 //   backward: one invocation per input cell sums, in a fixed order, what the windows that hold
-//   it send back — no atomics, no zero-fill pass, reproducible (one dispatch; windows that do
-//   not overlap give each cell at most one window to look at).
+//   it send back — no atomics, reproducible, one dispatch. On a CPU driver (Tuning::Cpu) with
+//   windows that do not overlap, `zero` then `backward_scatter` (one invocation per window)
+//   give the same values without the search, which costs lavapipe more than the extra pass.
 // Check cases: `pool_case` and `pool_with` in src/check/cases.rs.
 
 override MAX: bool = true;
@@ -105,4 +106,36 @@ fn backward(id: Invocation) {
         }
     }
     dst[e] = s;
+}
+
+@compute @workgroup_size(WG)
+fn zero(id: Invocation) {
+    let e = flat_index(id);
+    if e < g.batch * g.h * g.w * g.c {
+        dst[e] = 0.0;
+    }
+}
+
+// Non-overlapping windows only: each window's dy goes to its argmax (max) or is shared among
+// its cells (average).
+@compute @workgroup_size(WG)
+fn backward_scatter(id: Invocation) {
+    let o = flat_index(id);
+    if o >= g.batch * g.oh * g.ow * g.c {
+        return;
+    }
+    if MAX {
+        dst[argmax_in[o]] = src[o];
+        return;
+    }
+    let at = unflatten(o, g.oh, g.ow, g.c);
+    let b = at.x;
+    let ci = at.w;
+    let win = window_of(o);
+    let share = src[o] / cells(win);
+    for (var y = win.x; y < win.y; y++) {
+        for (var x = win.z; x < win.w; x++) {
+            dst[input_index(b, y, x, ci)] = share;
+        }
+    }
 }

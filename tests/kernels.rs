@@ -6,7 +6,7 @@
 use gpu_fmnist::check::{
     cases, check_case, compare, magnitudes, run_reference, Case, Data, Output, Rule, Size,
 };
-use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext};
+use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext, Tuning};
 use gpu_fmnist::graph::{Op, Program};
 
 fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
@@ -28,6 +28,19 @@ fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
 fn every_kernel_matches_the_reference_full_shapes() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
     let fails: Vec<String> = (1..=3).flat_map(|seed| failures(&ctx, seed, Size::Full)).collect();
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+#[test]
+fn both_tunings_match_the_reference() {
+    // The kernel arrangements chosen per adapter (a CPU driver's and a hardware GPU's: split-K,
+    // reduction widths, pooling gradients, penalty sums) checked on the one adapter CI has.
+    let mut ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let mut fails = Vec::new();
+    for tuning in [Tuning::Cpu, Tuning::Gpu] {
+        ctx.tuning = tuning;
+        fails.extend(failures(&ctx, 4, Size::Full).into_iter().map(|f| format!("{tuning:?}: {f}")));
+    }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 

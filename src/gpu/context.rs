@@ -79,11 +79,38 @@ pub fn list_adapters(kind: DeviceKind) -> Vec<AdapterReport> {
     adapters(kind).iter().map(AdapterReport::of).collect()
 }
 
+/// Kernel choices that depend on the kind of adapter (the same results either way, within the
+/// check tolerance). A CPU driver such as lavapipe runs a few workgroups at once, each as a loop
+/// over its invocations, and pays dearly for workgroup barriers and wide workgroups; a hardware
+/// GPU idles unless a dispatch has thousands of invocations, and a barrier costs it little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tuning {
+    /// Few workgroups, no barrier trees where a loop will do, scatter where it saves a search.
+    Cpu,
+    /// Many workgroups: K split finely, 256-wide reductions, one gather pass per pooling gradient.
+    Gpu,
+}
+
+impl Tuning {
+    /// The adapter's kind decides, unless `GPU_FMNIST_TUNING` is `cpu` or `gpu` (to check or time
+    /// one tuning's kernels on another adapter).
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> Tuning {
+        match std::env::var("GPU_FMNIST_TUNING").as_deref() {
+            Ok("cpu") => Tuning::Cpu,
+            Ok("gpu") => Tuning::Gpu,
+            _ if device_type == wgpu::DeviceType::Cpu => Tuning::Cpu,
+            _ => Tuning::Gpu,
+        }
+    }
+}
+
 /// An open wgpu device with what the rest of the program needs to know about it.
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: AdapterReport,
+    /// How kernels are arranged for this adapter; tests set it to check both arrangements.
+    pub tuning: Tuning,
     /// Errors wgpu raised outside an error scope (validation, out of memory), kept instead of
     /// panicking so that the caller can report them as one line.
     errors: Arc<Mutex<Vec<String>>>,
@@ -201,6 +228,7 @@ impl GpuContext {
         Ok(GpuContext {
             device,
             queue,
+            tuning: Tuning::for_adapter(report.info.device_type),
             adapter: report,
             errors,
             submits: Default::default(),

@@ -6,6 +6,7 @@
 //! and K is long, K is split across workgroups (split-K) so that a large GPU has work for all of
 //! its cores; the slices are added in a fixed order.
 
+use super::context::Tuning;
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, MATMUL};
 use crate::graph::ops::{Matmul, Op};
@@ -30,10 +31,10 @@ impl SplitK {
     /// For hardware GPUs.
     pub const GPU: SplitK = SplitK { target_workgroups: 512, min_slice: 64 };
 
-    pub fn for_adapter(device_type: wgpu::DeviceType) -> SplitK {
-        match device_type {
-            wgpu::DeviceType::Cpu => SplitK::CPU,
-            _ => SplitK::GPU,
+    pub fn of(tuning: Tuning) -> SplitK {
+        match tuning {
+            Tuning::Cpu => SplitK::CPU,
+            Tuning::Gpu => SplitK::GPU,
         }
     }
 
@@ -53,7 +54,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let lda = if mm.trans_a { m } else { k };
     let ldb = if mm.trans_b { k } else { n };
     let (a, b) = (c.buf(mm.a), c.buf(mm.b));
-    let (chunk, splits) = SplitK::for_adapter(c.ctx.adapter.info.device_type).split(m, n, k);
+    let (chunk, splits) = SplitK::of(c.ctx.tuning).split(m, n, k);
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
@@ -119,11 +120,25 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
 pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     let Op::BiasGrad { dy, db, rows, cols, through } = *op else { unreachable!() };
     anyhow::ensure!(cols <= 65_535, "bias of {cols} columns is too wide for one dispatch");
+    if let (Some(t), Tuning::Cpu) = (through, c.ctx.tuning) {
+        // On a CPU driver the column-by-column pass reads and writes dz with a stride of a whole
+        // row, which costs more than a second dispatch: the activation's gradient element-wise
+        // first, then the sums of dz.
+        let grad = Op::ActivationGrad { y: t.y, dy, dx: t.dz, act: t.act, len: rows * cols };
+        let mut out = super::elementwise::compile(c, &grad)?;
+        out.extend(compile_bias_grad(c, &Op::BiasGrad { dy: t.dz, db, rows, cols, through: None })?);
+        return Ok(out);
+    }
     let act = through.map_or(0.0, |t| t.act.code() as f64);
     let constants = [("THROUGH_ACT", if through.is_some() { 1.0 } else { 0.0 }), ("ACT", act)];
+    // A 64-wide tree on a CPU driver (wider workgroups cost it), 256 wide on a GPU.
+    let entry = match c.ctx.tuning {
+        Tuning::Cpu => "bias_grad",
+        Tuning::Gpu => "bias_grad_wide",
+    };
     Ok(vec![c.dispatch(
         MATMUL,
-        "bias_grad",
+        entry,
         &constants,
         (9, &[rows as u32, cols as u32]),
         &[

@@ -13,5 +13,7 @@ mod optimizer;
 mod pool;
 mod softmax_xent;
 
-pub use context::{adapters, list_adapters, one_line, AdapterReport, DeviceKind, Executor, GpuContext};
+pub use context::{
+    adapters, list_adapters, one_line, AdapterReport, DeviceKind, Executor, GpuContext, Tuning,
+};
 pub use engine::GpuEngine;

@@ -3,6 +3,7 @@
 //! Both ops run over a whole arena (`Program::arena`), one workgroup per chunk of 256 elements:
 //! a table gives each chunk the end of its weight and that weight's L2 factor.
 
+use super::context::Tuning;
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, OPTIMIZER};
 use crate::graph::ops::{Op, Optimizer, CHUNK, T};
@@ -48,13 +49,18 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
         Op::L2Penalty { weights, partials } => {
             let (arena, chunks, table) = chunk_table(c, weights)?;
             let params = Update { chunks: chunks as u32, a: 0.0, b: 0.0, eps: 0.0, flag: 0 };
+            // A GPU reduces each chunk with a workgroup's tree; a CPU driver with one invocation.
+            let (entry, groups) = match c.ctx.tuning {
+                Tuning::Gpu => ("l2_penalty", grid(chunks * CHUNK, CHUNK)),
+                Tuning::Cpu => ("l2_penalty_serial", grid(chunks, 64)),
+            };
             c.dispatch(
                 OPTIMIZER,
-                "l2_penalty",
+                entry,
                 &[],
                 (0, bytemuck::cast_slice(&[params])),
                 &[(6, c.buf(*partials)), (7, c.buf(arena)), (9, c.constant(&table))],
-                grid(chunks * CHUNK, CHUNK),
+                groups,
             )?
         }
         Op::Update { weights, state, rates, opt } => {

@@ -1,5 +1,6 @@
 //! Dispatch for shaders/pool.wgsl (reference: src/cpu/pool.rs).
 
+use super::context::Tuning;
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, POOL};
 use crate::graph::ops::Op;
@@ -40,8 +41,16 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             };
             // Average pooling has no argmax; the kernel still declares the binding.
             let argmax = c.buf_or_placeholder(argmax);
-            // One invocation per input cell, summing the windows over it: no zero-fill pass.
             let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, argmax)];
+            let disjoint = g.sh >= g.kh && g.sw >= g.kw;
+            if disjoint && c.ctx.tuning == Tuning::Cpu {
+                // Each input cell has at most one window: zero, then scatter window by window.
+                return Ok(vec![
+                    c.dispatch(POOL, "zero", &[], params, &[(2, c.buf(dx))], inputs)?,
+                    c.dispatch(POOL, "backward_scatter", &max(is_max), params, &bindings, outputs)?,
+                ]);
+            }
+            // One invocation per input cell, summing the windows over it: no zero-fill pass.
             c.dispatch(POOL, "backward", &max(is_max), params, &bindings, inputs)?
         }
         _ => unreachable!(),
