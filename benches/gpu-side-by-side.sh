@@ -4,7 +4,7 @@
 # dispatches/step" (seconds: history.csv's, training plus validation).
 #   OLD=/path/to/7c38d67/gpu-fmnist ROUNDS=1 benches/gpu-side-by-side.sh
 cd "$(dirname "$0")/.."
-OLD=${OLD:-/tmp/old7c-target/release/gpu-fmnist}; NEW=target/release/gpu-fmnist
+OLD=${OLD:-/tmp/old7c-target/release/gpu-fmnist}; NEW=${NEW:-target/release/gpu-fmnist}
 for model in mlp cnn; do
   for round in $(seq "${ROUNDS:-1}"); do
     for v in old new; do

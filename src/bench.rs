@@ -80,7 +80,7 @@ pub fn matmul_shapes() -> Vec<(String, Matmul)> {
     vec![
         ("1024×1024 · 1024×1024".into(), mm(1024, 1024, 1024, false, false, false, Act::Linear)),
         (
-            "256×784 · 784×350 (B rows of 350: packed)".into(),
+            "256×784 · 784×350 (B rows of 350: 4 scalar loads)".into(),
             mm(256, 350, 784, false, false, false, Act::Linear),
         ),
         ("256×784 · (350×784)ᵀ".into(), mm(256, 350, 784, false, true, false, Act::Linear)),

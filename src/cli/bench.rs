@@ -170,7 +170,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     1 => ", 1 thread".into(),
                     t => format!(", {t} threads"),
                 };
-                let device = if r.device == "cpu" { "CPU" } else { "GPU" };
+                // The adapter's first word (llvmpipe, NVIDIA, …) for GPU rows.
+                let device = match r.device.as_str() {
+                    "cpu" => "CPU".to_string(),
+                    name => format!("GPU ({})", name.split([' ', '(']).next().unwrap_or(name)),
+                };
                 let label = format!("{} b{}: {} {device}{threads}", r.model, r.batch, r.engine);
                 (label, r.epoch_seconds, group(r))
             })

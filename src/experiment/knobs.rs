@@ -272,9 +272,9 @@ pub fn apply(spec: &mut ModelSpec, knob: &str, value: &Value) -> anyhow::Result<
 /// Replaces the hidden Dense blocks (a Dense and the non-Dense layers after it) between the
 /// last Flatten and the output layer by one block per width.
 fn set_hidden(spec: &mut ModelSpec, widths: &[usize]) -> anyhow::Result<()> {
-    let out = spec.layers.len() - 1;
+    let out = spec.layers.len().saturating_sub(1);
     anyhow::ensure!(
-        matches!(spec.layers[out], Layer::Dense { .. }),
+        matches!(spec.layers.get(out), Some(Layer::Dense { .. })),
         "the base model does not end with a Dense layer"
     );
     let head = spec.layers.iter().rposition(|l| matches!(l, Layer::Flatten)).map_or(0, |i| i + 1);
