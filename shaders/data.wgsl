@@ -5,13 +5,13 @@
 //              images are u8 packed four to a u32 (WGSL has no u8), little-endian
 //   confusion: counts (C, C) += how many b have (label, prediction) = (row, column)
 //   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B); the penalties
-//              summed by a 64-wide tree
-//   advance:   state.step += train; state.cursor += B; state.record += 1
+//              summed by a 64-wide tree; then, the step being done, state.step += train,
+//              state.cursor += B, state.record += 1
 
 struct Batch {
     batch: u32,
     width: u32,      // gather: pixels per image; argmax, confusion: classes; record: penalty slots
-    train: u32,      // advance: whether this was an optimizer step
+    train: u32,      // record: whether this was an optimizer step
 }
 
 @group(0) @binding(0) var<uniform> p: Batch;
@@ -86,14 +86,11 @@ fn record(@builtin(local_invocation_index) lid: u32) {
         sum += loss[b];
         correct += select(0u, 1u, pred[b] == labels[b]);
     }
-    let row = state.record * 3u;
+    let row = state_rw.record * 3u;
     records[row] = sum / f32(p.batch) + penalty_tree[0];
     records[row + 1u] = f32(correct);
     records[row + 2u] = f32(p.batch);
-}
-
-@compute @workgroup_size(1)
-fn advance() {
+    // The step is done: advance the state for the next one.
     state_rw.step += p.train;
     state_rw.cursor += p.batch;
     state_rw.record += 1u;

@@ -105,6 +105,10 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let (w, m, v) = (view("w"), view("m"), view("v"));
     let state = p.u32("state", 3);
     let rates = p.f32("rates", steps);
+    // Each step ends with a record, which advances the state (the rate's row, Adam's t): of a
+    // one-image batch whose loss nobody reads.
+    let (loss, pred, labels) = (p.f32("loss", 1), p.u32("pred", 1), p.u32("labels", 1));
+    let records = p.f32("records", 3 * steps);
     let mut inputs = vec![
         (w, Data::F32(param)),
         (state, Data::U32(vec![0, 0, 0])),
@@ -121,7 +125,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
         };
         let weights = vec![Trained { w, g, m: slots.0, v: slots.1, len, l2: 0.0 }];
         ops.push(Op::Update { weights, state, rates, opt });
-        ops.push(Op::Advance { state, batch: 0, train: true });
+        ops.push(Op::Record { loss, pred, labels, penalties: None, state, records, batch: 1, train: true });
     }
     p.add_list(ops);
     let outputs = vec![Output { t: w, name: "w", len, rule: Rule::Sum { k: 4 * steps }, poison: false }];

@@ -859,12 +859,11 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let slots = rng.range(1, 300);
     let penalties = b.input("penalties", rng.vec(slots, 0.0, 1e-3));
     let record_row = rng.below(4) as u32;
-    let state = b.state(7, 0, record_row);
     let pred = b.output_u32("pred", batch);
     let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
     let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch * classes + slots });
-    // A second state to advance, so that Record reads the state as it was.
-    let s = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
+    // Record writes the row the state names, then advances the state.
+    let state = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
     // Training steps add penalties and advance the optimizer step; evaluation steps neither.
     let train = rng.below(2) == 0;
     let ops = vec![
@@ -888,8 +887,8 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
             state,
             records,
             batch,
+            train,
         },
-        Op::Advance { state: s, batch, train },
     ];
     let mode = if train { "training" } else { "evaluation" };
     b.case("data", "metrics", format!("{batch}×{classes} {mode}"), ops, None)

@@ -384,7 +384,7 @@ impl CpuEngine {
                 data::confusion(&self.u(labels)[..batch], &self.u(pred)[..batch], classes, &mut out);
                 self.put_u(counts, out);
             }
-            Op::Record { loss, pred, labels, penalties, state, records, batch } => {
+            Op::Record { loss, pred, labels, penalties, state, records, batch, train } => {
                 let pens = penalties.map(|(t, n)| &self.f(t)[..n]).unwrap_or(&[]);
                 let row = data::record(
                     &self.f(loss)[..batch],
@@ -396,8 +396,6 @@ impl CpuEngine {
                 let mut out = self.take_f(records);
                 out[at..at + RECORD_WIDTH].copy_from_slice(row.values());
                 self.put_f(records, out);
-            }
-            Op::Advance { state, batch, train } => {
                 let mut s = State::from_words(self.u(state));
                 s.step += train as u32;
                 s.cursor += batch as u32;

@@ -30,15 +30,15 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             &[(6, c.buf(labels)), (8, c.buf(pred)), (9, c.buf(counts))],
             [(classes * classes).div_ceil(64) as u32, 1, 1],
         )?,
-        Op::Record { loss, pred, labels, penalties, state, records, batch } => {
+        Op::Record { loss, pred, labels, penalties, state, records, batch, train } => {
             let slots = penalties.map_or(0, |(_, n)| n);
             c.dispatch(
                 DATA,
                 "record",
                 &[],
-                (0, &params(batch, slots, false)),
+                (0, &params(batch, slots, train)),
                 &[
-                    (4, c.buf(state)),
+                    (13, c.buf(state)),
                     (6, c.buf(labels)),
                     (8, c.buf(pred)),
                     (10, c.buf(loss)),
@@ -47,9 +47,6 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 ],
                 [1, 1, 1],
             )?
-        }
-        Op::Advance { state, batch, train } => {
-            c.dispatch(DATA, "advance", &[], (0, &params(batch, 0, train)), &[(13, c.buf(state))], [1, 1, 1])?
         }
         _ => unreachable!("not a data op: {op:?}"),
     };

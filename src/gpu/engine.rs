@@ -95,9 +95,7 @@ fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             batchnorm::compile(c, op)
         }
         Op::L2Penalty { .. } | Op::Update { .. } => optimizer::compile(c, op),
-        Op::Gather { .. } | Op::Confusion { .. } | Op::Record { .. } | Op::Advance { .. } => {
-            data::compile(c, op)
-        }
+        Op::Gather { .. } | Op::Confusion { .. } | Op::Record { .. } => data::compile(c, op),
     }
 }
 

@@ -444,7 +444,8 @@ pub enum Op {
         batch: usize,
         classes: usize,
     },
-    /// records[state.record] = (Σ loss / B + Σ penalties, #(pred = label), B), three f32.
+    /// The step's last op: records[state.record] = (Σ loss / B + Σ penalties, #(pred = label),
+    /// B), three f32; then state.step += train, state.cursor += B, state.record += 1.
     Record {
         loss: T,
         pred: T,
@@ -452,11 +453,6 @@ pub enum Op {
         penalties: Option<(T, usize)>,
         state: T,
         records: T,
-        batch: usize,
-    },
-    /// state.step += train; state.cursor += batch; state.record += 1.
-    Advance {
-        state: T,
         batch: usize,
         train: bool,
     },
@@ -483,7 +479,7 @@ impl Op {
 }
 
 /// The state tensor, word for word as `State` in shaders/common.wgsl: the GPU advances it after
-/// every step ([`Op::Advance`]); the host sets it before a pass.
+/// every step ([`Op::Record`]); the host sets it before a pass.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct State {

@@ -2,9 +2,9 @@
 //! evaluation step (one list per batch size: the full one, and the last partial batch).
 //!
 //! A training step, as Keras's `fit` takes it:
-//!   gather the batch → L2 penalties → forward (training mode) → softmax cross-entropy and its
-//!   gradient → argmax → record (loss, #correct) → backward, layer by layer in reverse →
-//!   one update of every weight (L2 gradients folded in) → advance the step counter.
+//!   gather the batch → L2 penalties → forward (training mode) → softmax cross-entropy, its
+//!   gradient and the predictions → backward, layer by layer in reverse → one update of every
+//!   weight (L2 gradients folded in) → record (loss, #correct) and advance the step counter.
 //! The trainable weights, their gradients and their optimizer slots live in arenas
 //! (`Program::arena`) so that the update and the penalty are one dispatch each on the GPU.
 //! Nothing in it needs the host: the cursor into the shuffled index, the step count (dropout's
@@ -307,7 +307,8 @@ impl Graph {
         }
     }
 
-    fn record(&self, batch: usize) -> Op {
+    /// The step's last op: its record row, then the state advanced.
+    fn record(&self, batch: usize, train: bool) -> Op {
         Op::Record {
             loss: self.loss,
             pred: self.pred,
@@ -316,6 +317,7 @@ impl Graph {
             state: self.state,
             records: self.records,
             batch,
+            train,
         }
     }
 
@@ -435,7 +437,6 @@ impl Graph {
 
     fn train_step(&self, split: SplitTensors, batch: usize) -> Vec<Op> {
         let (mut ops, outs) = self.head(Mode::Train, split, batch);
-        ops.push(self.record(batch));
         ops.extend(self.backward(&outs, batch));
         let weights: Vec<Trained> = self
             .params
@@ -455,7 +456,7 @@ impl Graph {
             let opt = self.optimizer.unwrap();
             ops.push(Op::Update { weights, state: self.state, rates: self.rates, opt });
         }
-        ops.push(Op::Advance { state: self.state, batch, train: true });
+        ops.push(self.record(batch, true));
         ops
     }
 
@@ -559,8 +560,7 @@ impl Graph {
             batch,
             classes: CLASSES,
         });
-        ops.push(self.record(batch));
-        ops.push(Op::Advance { state: self.state, batch, train: false });
+        ops.push(self.record(batch, false));
         ops
     }
 
