@@ -74,6 +74,7 @@ fn training_step(c: &mut Criterion) {
     for spec in [mlp(), cnn()] {
         for (name, executor) in &executors {
             let config = TrainConfig {
+                schedule: Default::default(),
                 optimizer: spec.training.optimizer,
                 spec: spec.clone(),
                 epochs: 1,

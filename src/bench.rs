@@ -120,6 +120,7 @@ pub fn train_steps(
     reps: usize,
 ) -> anyhow::Result<StepTiming> {
     let config = crate::train::TrainConfig {
+        schedule: spec.training.schedule.clone(),
         optimizer: spec.training.optimizer,
         spec: spec.clone(),
         epochs: 1,

@@ -285,6 +285,18 @@ fn bad_input_is_one_line() {
         "/no/such/file",
     );
 
+    for (schedule, expect) in [
+        ("cosine:warmup=9", "warm-up"),
+        ("linear", "`linear` is not a schedule"),
+        ("exponential:every=1", "rate=R"),
+        ("cosine:alhpa=0.1", "unknown option `alhpa`"),
+    ] {
+        assert_one_line_error(
+            &["train", "--device", "cpu", "--data-dir", SAMPLE, "--epochs", "2", "--lr-schedule", schedule],
+            expect,
+        );
+    }
+
     let model = dir.path().join("bad.toml");
     std::fs::write(
         &model,
@@ -298,6 +310,25 @@ fn bad_input_is_one_line() {
     )
     .unwrap();
     assert_one_line_error(&["summary", "--model", model.to_str().unwrap()], "activaton");
+    std::fs::write(
+        &model,
+        "name = \"bad\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\nactivation = \"softmax\"\n[training.schedule]\nname = \"piecewise\"\nboundaries = [10, 5]\nvalues = [0.1, 0.01, 0.001]\n",
+    )
+    .unwrap();
+    assert_one_line_error(
+        &[
+            "train",
+            "--model",
+            model.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+            "--epochs",
+            "1",
+        ],
+        "boundaries increase",
+    );
     std::fs::write(
         &model,
         "name = \"bad\"\n[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 7\n",
@@ -469,4 +500,29 @@ fn ctrl_c_checkpoints_where_training_stopped_and_resume_finishes_the_same_run() 
             .collect()
     };
     assert_eq!(columns(&straight), columns(&cut), "the resumed run differs from the straight one");
+}
+
+#[test]
+fn a_learning_rate_schedule_is_used_recorded_and_kept_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    let base = ["train", "--device", "cpu", "--data-dir", SAMPLE, "--out", o];
+    let (code, stdout, stderr) =
+        run(&[&base[..], &["--epochs", "2", "--lr-schedule", "cosine:warmup=1"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("after 57 warm-up steps"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["schedule"]["name"], "cosine");
+    assert_eq!(metrics["schedule"]["warmup_target"], 0.1);
+    let ckpt = out.join("model.safetensors");
+    let resume = ["train", "--device", "cpu", "--data-dir", SAMPLE, "--resume", ckpt.to_str().unwrap()];
+    assert_one_line_error(
+        &[&resume[..], &["--epochs", "3", "--lr-schedule", "constant"]].concat(),
+        "--lr-schedule",
+    );
+    let (code, stdout, stderr) = run(&[&resume[..], &["--epochs", "3"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("cosine over"), "the resumed run keeps its schedule: {stdout}");
 }

@@ -112,7 +112,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let mut inputs = vec![
         (w, Data::F32(param)),
         (state, Data::U32(vec![0, 0, 0])),
-        (rates, Data::F32(opt.step_rates(0, steps))),
+        (rates, Data::F32(opt.step_rates(0, steps, &gpu_fmnist::graph::lr::Schedule::Constant))),
     ];
     let mut ops = Vec::new();
     for (s, g_values) in grads[..steps].iter().enumerate() {
@@ -293,4 +293,53 @@ fn the_tolerance_is_tight_enough_to_see_a_wrong_padding_split() {
     let w = hwio_to_ohwi(&data(&c["w"]), &shape(&c["w"]));
     let case = conv_forward_with(g, data(&c["x"]), w, data(&c["b"]), Act::Linear);
     assert!(!judge("shifted", &case, &[("y", data(&c["y"]))], None).is_empty());
+}
+
+/// Keras's learning-rate schedules (`keras-ops-extra.json`, from `../shared/golden/`): the rate
+/// Keras uses at each listed step, against `Schedule::rate`.
+#[test]
+fn schedules_match_keras_step_by_step() {
+    use gpu_fmnist::graph::lr::Schedule;
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
+            .unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    let mut seen = Vec::new();
+    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "lr_schedule") {
+        let name = c["name"].as_str().unwrap();
+        let k = &c["config"];
+        let f = |key: &str| k[key].as_f64().unwrap();
+        let schedule = match name {
+            "cosine_decay" | "cosine_decay_alpha_warmup" => Schedule::Cosine {
+                initial: f("initial_learning_rate"),
+                decay_steps: f("decay_steps") as u64,
+                alpha: k["alpha"].as_f64().unwrap_or(0.0),
+                warmup_target: k["warmup_target"].as_f64(),
+                warmup_steps: k["warmup_steps"].as_f64().unwrap_or(0.0) as u64,
+            },
+            "exponential_decay" | "exponential_decay_staircase" => Schedule::Exponential {
+                initial: f("initial_learning_rate"),
+                decay_steps: f("decay_steps") as u64,
+                decay_rate: f("decay_rate"),
+                staircase: k["staircase"].as_bool().unwrap(),
+            },
+            "piecewise_constant" => Schedule::Piecewise {
+                boundaries: k["boundaries"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect(),
+                values: k["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect(),
+            },
+            other => panic!("unknown golden schedule {other}"),
+        };
+        schedule.validate().unwrap();
+        for (step, keras) in c["steps"].as_array().unwrap().iter().zip(c["rates"].as_array().unwrap()) {
+            let (step, keras) = (step.as_u64().unwrap(), keras.as_f64().unwrap());
+            let ours = schedule.rate(f64::NAN, step);
+            // Keras computes in f32: its rates carry f32 rounding, a few units of 2⁻²⁴.
+            assert!(
+                (ours - keras).abs() <= 1e-6 * keras.abs() + 1e-9,
+                "{name} at step {step}: ours {ours:e}, Keras {keras:e}"
+            );
+        }
+        seen.push(name.to_string());
+    }
+    assert_eq!(seen.len(), 5, "schedules seen: {seen:?}");
 }

@@ -21,7 +21,14 @@ fn vulkan() -> Executor {
 }
 
 fn config(spec: ModelSpec, epochs: usize, seed: u64) -> TrainConfig {
-    TrainConfig { optimizer: spec.training.optimizer, batch_size: 32, spec, epochs, seed }
+    TrainConfig {
+        optimizer: spec.training.optimizer,
+        schedule: spec.training.schedule.clone(),
+        batch_size: 32,
+        spec,
+        epochs,
+        seed,
+    }
 }
 
 /// A small convolutional model that uses every kind of layer.
@@ -62,6 +69,7 @@ fn every_layer() -> ModelSpec {
             optimizer: Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: true },
             epochs: 4,
             batch_size: 32,
+            schedule: Default::default(),
         },
     }
 }

@@ -782,7 +782,7 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let (first, row) = (rng.below(3000) as u64, rng.below(8));
     let step = first + row as u64;
     let state = b.state(step as u32, 0, row as u32);
-    let rates = b.input("rates", opt.step_rates(first, 8));
+    let rates = b.input("rates", opt.step_rates(first, 8, &crate::graph::lr::Schedule::Constant));
     let lens = [len, rng.range(1, 300), rng.range(1, 40)];
     let l2 = [0.0, *rng.pick(&[1e-6, 1e-4, 0.01]), *rng.pick(&[1e-4, 0.1])];
     let mut values = |lo: f32, hi: f32| lens.map(|n| rng.vec(n, lo, hi));

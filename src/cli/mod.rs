@@ -182,6 +182,12 @@ pub struct TrainArgs {
     /// SGD with Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
+    /// Learning-rate schedule over the run: `constant`, `cosine[:warmup=E][,alpha=A]` (warm-up
+    /// from 0 over E epochs, then a half cosine down to A × lr at the last step), or
+    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs). A model file's
+    /// `[training.schedule]` takes Keras's own schedule configurations.
+    #[arg(long, value_name = "SCHEDULE")]
+    lr_schedule: Option<String>,
     /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
     #[arg(long)]
     seed: Option<u64>,

@@ -78,7 +78,11 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             (spec, (t.optimizer, t.epochs, t.batch_size, 1))
         }
     };
-    let config = TrainConfig {
+    let mut config = TrainConfig {
+        schedule: match &resume {
+            Some(c) => c.schedule.clone(),
+            None => spec.training.schedule.clone(),
+        },
         optimizer: optimizer(base.0, args)?,
         epochs: args.epochs.unwrap_or(base.1),
         batch_size: args.batch_size.unwrap_or(base.2),
@@ -95,6 +99,10 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         anyhow::ensure!(
             config.batch_size == c.batch_size && config.optimizer == c.optimizer && config.seed == c.seed,
             "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum and --seed"
+        );
+        anyhow::ensure!(
+            args.lr_schedule.is_none(),
+            "--resume continues a run as it was, its schedule included: drop --lr-schedule"
         );
         anyhow::ensure!(
             config.epochs > c.epoch,
@@ -115,6 +123,15 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     };
     // Everything that can fail on bad input fails before the run directory exists.
     let data = FashionMnist::load(data_dir)?;
+    config.schedule.validate()?;
+    if let Some(text) = &args.lr_schedule {
+        // The short form spans this run: its steps per epoch and its epochs.
+        let per_epoch = data.train.len().div_ceil(config.batch_size.max(1)) as u64;
+        let total = per_epoch * config.epochs as u64;
+        // The learning rate as written (0.1, not f32's 0.10000000149011612).
+        let lr: f64 = config.optimizer.lr().to_string().parse()?;
+        config.schedule = crate::graph::lr::Schedule::parse(text, lr, per_epoch, total)?;
+    }
     anyhow::ensure!(
         config.batch_size <= data.train.len(),
         "--batch-size {} is larger than the training set ({} images)",
@@ -132,10 +149,14 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     );
     let params = config.spec.parameters()?;
     println!(
-        "model: {} ({} parameters), {}, batch {}, {} epochs, seed {}; writing to {}",
+        "model: {} ({} parameters), {}{}, batch {}, {} epochs, seed {}; writing to {}",
         config.spec.name,
         crate::graph::model::group(params),
         config.optimizer,
+        match config.schedule {
+            crate::graph::lr::Schedule::Constant => String::new(),
+            ref s => format!(", learning rate {s}"),
+        },
         config.batch_size,
         config.epochs,
         config.seed,

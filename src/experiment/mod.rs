@@ -486,6 +486,7 @@ impl Runner<'_> {
         let ckpt_path = tdir.join("model.safetensors");
         let resume = if ckpt_path.exists() { Some(Checkpoint::load(&ckpt_path)?) } else { None };
         let config = TrainConfig {
+            schedule: trial.spec.training.schedule.clone(),
             optimizer: trial.spec.training.optimizer,
             epochs: trial.epochs,
             batch_size: trial.spec.training.batch_size,

@@ -167,6 +167,8 @@ pub struct TrainDefaults {
     pub epochs: usize,
     /// Images per optimizer step; the last partial batch of an epoch is kept, as Keras does.
     pub batch_size: usize,
+    /// How the learning rate moves over the steps (Keras's schedules; default: constant).
+    pub schedule: super::lr::Schedule,
 }
 
 impl Default for TrainDefaults {
@@ -175,6 +177,7 @@ impl Default for TrainDefaults {
             optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 },
             epochs: 10,
             batch_size: 32,
+            schedule: super::lr::Schedule::Constant,
         }
     }
 }
@@ -469,6 +472,7 @@ pub fn mlp() -> ModelSpec {
             optimizer: Optimizer::Sgd { lr: 0.1, momentum: 0.0, nesterov: false },
             epochs: 13,
             batch_size: 32,
+            schedule: super::lr::Schedule::Constant,
         },
     }
 }

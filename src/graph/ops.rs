@@ -239,17 +239,21 @@ impl Optimizer {
     }
 
     /// The rate each of `n` steps applies, the first being step `first + 1`: SGD's learning
-    /// rate, or Adam's lr·√(1 − β2^t)/(1 − β1^t). Computed once on the host in f64 and read by
-    /// both executors from a table, because 1 − β^t in f32 loses most of its digits for small t
-    /// (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
-    pub fn step_rates(&self, first: u64, n: usize) -> Vec<f32> {
+    /// rate, or Adam's lr·√(1 − β2^t)/(1 − β1^t), the learning rate of step t being the
+    /// schedule's at t − 1 (Keras counts iterations from 0). Computed once on the host in f64 and
+    /// read by both executors from a table, because 1 − β^t in f32 loses most of its digits for
+    /// small t (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
+    pub fn step_rates(&self, first: u64, n: usize, schedule: &super::lr::Schedule) -> Vec<f32> {
         (1..=n as u64)
-            .map(|i| match *self {
-                Optimizer::Sgd { lr, .. } => lr,
-                Optimizer::Adam { lr, beta1, beta2, .. } => {
-                    let t = (first + i) as f64;
-                    let correction = |b: f32| -(t * (b as f64).ln()).exp_m1();
-                    (lr as f64 * correction(beta2).sqrt() / correction(beta1)) as f32
+            .map(|i| {
+                let t = first + i;
+                let lr = schedule.rate(self.lr() as f64, t - 1);
+                match *self {
+                    Optimizer::Sgd { .. } => lr as f32,
+                    Optimizer::Adam { beta1, beta2, .. } => {
+                        let correction = |b: f32| -(t as f64 * (b as f64).ln()).exp_m1();
+                        (lr * correction(beta2).sqrt() / correction(beta1)) as f32
+                    }
                 }
             })
             .collect()

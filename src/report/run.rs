@@ -119,6 +119,7 @@ pub fn fit(
         "batch_size": config.batch_size,
         // Through its own JSON text, so that an f32 0.1 reads 0.1 and not 0.10000000149011612.
         "optimizer": serde_json::from_str::<serde_json::Value>(&serde_json::to_string(&config.optimizer)?)?,
+        "schedule": serde_json::to_value(&config.schedule)?,
         "parameters": config.spec.parameters()?,
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,

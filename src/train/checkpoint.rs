@@ -18,6 +18,7 @@ const FORMAT: &str = "gpu-fmnist/1";
 pub struct Checkpoint {
     pub spec: ModelSpec,
     pub optimizer: Optimizer,
+    pub schedule: crate::graph::lr::Schedule,
     pub batch_size: usize,
     pub seed: u64,
     /// Epochs asked for, and epochs done.
@@ -69,6 +70,7 @@ impl Checkpoint {
             ),
             ("spec".to_string(), serde_json::to_string(&self.spec)?),
             ("optimizer".to_string(), serde_json::to_string(&self.optimizer)?),
+            ("schedule".to_string(), serde_json::to_string(&self.schedule)?),
             ("batch_size".to_string(), self.batch_size.to_string()),
             ("seed".to_string(), self.seed.to_string()),
             ("epochs".to_string(), self.epochs.to_string()),
@@ -98,6 +100,13 @@ impl Checkpoint {
         Ok(Checkpoint {
             optimizer: serde_json::from_str(get("optimizer")?)
                 .map_err(|e| anyhow::anyhow!("{shown}: bad optimizer: {e}"))?,
+            // Checkpoints from before schedules existed trained at a constant rate.
+            schedule: match meta.get("schedule") {
+                Some(s) => {
+                    serde_json::from_str(s).map_err(|e| anyhow::anyhow!("{shown}: bad schedule: {e}"))?
+                }
+                None => crate::graph::lr::Schedule::Constant,
+            },
             batch_size: parse("batch_size")? as usize,
             seed: parse("seed")?,
             epochs: parse("epochs")? as usize,

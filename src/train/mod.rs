@@ -98,6 +98,8 @@ impl Progress for Silent {}
 pub struct TrainConfig {
     pub spec: ModelSpec,
     pub optimizer: Optimizer,
+    /// The learning rate's schedule over the run's steps.
+    pub schedule: crate::graph::lr::Schedule,
     pub epochs: usize,
     pub batch_size: usize,
     /// Seeds the initial weights, the shuffles and the dropout masks.
@@ -233,7 +235,10 @@ impl<'a> Trainer<'a> {
             record: done as u32,
         };
         self.engine.write_u32(self.graph.state, state.words())?;
-        self.engine.write_f32(self.graph.rates, &self.config.optimizer.step_rates(first, pass.steps))?;
+        self.engine.write_f32(
+            self.graph.rates,
+            &self.config.optimizer.step_rates(first, pass.steps, &self.config.schedule),
+        )?;
         if let Some(p) = &self.partial {
             self.engine.write_f32(self.graph.records, &p.records)?;
         }
@@ -333,6 +338,7 @@ impl<'a> Trainer<'a> {
         Ok(Checkpoint {
             spec: self.config.spec.clone(),
             optimizer: self.config.optimizer,
+            schedule: self.config.schedule.clone(),
             batch_size: self.config.batch_size,
             seed: self.config.seed,
             epochs: self.config.epochs,

@@ -1,0 +1,194 @@
+//! Learning-rate schedules, as Keras 3 defines them (`keras.optimizers.schedules`). A schedule
+//! gives the learning rate of each optimizer step, counted from 0 as Keras counts iterations;
+//! the host turns it into the per-step rate table both executors read
+//! ([`super::Optimizer::step_rates`]), so nothing about schedules runs on the device.
+//! Checked against Keras's own rates: `tests/golden_ops.rs`, `keras-ops-extra.json`.
+
+/// How the learning rate moves from step to step.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// The optimizer's learning rate at every step.
+    #[default]
+    Constant,
+    /// `CosineDecay`: after `warmup_steps` of linear warm-up from `initial` to `warmup_target`
+    /// (when given), a half cosine from the peak down to `alpha` × peak over `decay_steps`, then
+    /// `alpha` × peak.
+    Cosine {
+        initial: f64,
+        decay_steps: u64,
+        #[serde(default)]
+        alpha: f64,
+        #[serde(default)]
+        warmup_target: Option<f64>,
+        #[serde(default)]
+        warmup_steps: u64,
+    },
+    /// `ExponentialDecay`: `initial` × `decay_rate`^(step / `decay_steps`), the exponent rounded
+    /// down when `staircase`.
+    Exponential {
+        initial: f64,
+        decay_steps: u64,
+        decay_rate: f64,
+        #[serde(default)]
+        staircase: bool,
+    },
+    /// `PiecewiseConstantDecay`: `values[0]` up to and including step `boundaries[0]`,
+    /// `values[1]` up to `boundaries[1]`, …, the last value after the last boundary.
+    Piecewise { boundaries: Vec<u64>, values: Vec<f64> },
+}
+
+impl Schedule {
+    /// The learning rate of step `step` (from 0); `lr` is the optimizer's, used by `Constant`.
+    pub fn rate(&self, lr: f64, step: u64) -> f64 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine { initial, decay_steps, alpha, warmup_target, warmup_steps } => {
+                let peak = warmup_target.unwrap_or(*initial);
+                if let (Some(target), true) = (warmup_target, step < *warmup_steps) {
+                    return initial + (target - initial) * step as f64 / *warmup_steps as f64;
+                }
+                let done = (step - warmup_steps).min(*decay_steps) as f64 / (*decay_steps).max(1) as f64;
+                let cosine = 0.5 * (1.0 + (std::f64::consts::PI * done).cos());
+                peak * ((1.0 - alpha) * cosine + alpha)
+            }
+            Schedule::Exponential { initial, decay_steps, decay_rate, staircase } => {
+                let mut p = step as f64 / (*decay_steps).max(1) as f64;
+                if *staircase {
+                    p = p.floor();
+                }
+                initial * decay_rate.powf(p)
+            }
+            Schedule::Piecewise { boundaries, values } => {
+                let i = boundaries.iter().take_while(|&&b| step > b).count();
+                values[i.min(values.len() - 1)]
+            }
+        }
+    }
+
+    /// A one-line error where the schedule cannot be used.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match self {
+            Schedule::Constant => {}
+            Schedule::Cosine { decay_steps, alpha, .. } => {
+                anyhow::ensure!(*decay_steps > 0, "a cosine schedule needs decay_steps > 0");
+                anyhow::ensure!((0.0..=1.0).contains(alpha), "a cosine schedule's alpha is between 0 and 1");
+            }
+            Schedule::Exponential { decay_steps, decay_rate, .. } => {
+                anyhow::ensure!(*decay_steps > 0, "an exponential schedule needs decay_steps > 0");
+                anyhow::ensure!(*decay_rate > 0.0, "an exponential schedule needs decay_rate > 0");
+            }
+            Schedule::Piecewise { boundaries, values } => {
+                anyhow::ensure!(
+                    values.len() == boundaries.len() + 1,
+                    "a piecewise schedule has one value more than boundaries ({} values, {} boundaries)",
+                    values.len(),
+                    boundaries.len()
+                );
+                anyhow::ensure!(
+                    boundaries.windows(2).all(|w| w[0] < w[1]),
+                    "a piecewise schedule's boundaries increase"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The command line's short form, for a run of `total_steps` steps (`steps_per_epoch` an
+    /// epoch) whose optimizer's learning rate is `lr`: `constant`; `cosine[:warmup=E][,alpha=A]`
+    /// (warm-up from 0 over E epochs, then a half cosine over the rest of the run down to A × lr);
+    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs, default 1).
+    pub fn parse(text: &str, lr: f64, steps_per_epoch: u64, total_steps: u64) -> anyhow::Result<Schedule> {
+        let (kind, args) = text.split_once(':').unwrap_or((text, ""));
+        let mut options = std::collections::BTreeMap::new();
+        for part in args.split(',').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            options.insert(k.trim(), v.trim());
+        }
+        let number = |key: &str, default: f64| -> anyhow::Result<f64> {
+            match options.get(key) {
+                None => Ok(default),
+                Some(v) => {
+                    v.parse().map_err(|_| anyhow::anyhow!("--lr-schedule: `{key}={v}` is not a number"))
+                }
+            }
+        };
+        let known: &[&str] = match kind {
+            "constant" => &[],
+            "cosine" => &["warmup", "alpha"],
+            "exponential" => &["rate", "every", "staircase"],
+            other => {
+                anyhow::bail!("--lr-schedule: `{other}` is not a schedule (constant, cosine, exponential)")
+            }
+        };
+        if let Some(k) = options.keys().find(|k| !known.contains(k)) {
+            anyhow::bail!("--lr-schedule {kind}: unknown option `{k}` (known: {})", known.join(", "));
+        }
+        let schedule = match kind {
+            "constant" => Schedule::Constant,
+            "cosine" => {
+                let warmup = (number("warmup", 0.0)? * steps_per_epoch as f64).round() as u64;
+                anyhow::ensure!(warmup < total_steps, "--lr-schedule: the warm-up is as long as the run");
+                Schedule::Cosine {
+                    initial: if warmup > 0 { 0.0 } else { lr },
+                    decay_steps: total_steps - warmup,
+                    alpha: number("alpha", 0.0)?,
+                    warmup_target: (warmup > 0).then_some(lr),
+                    warmup_steps: warmup,
+                }
+            }
+            _ => Schedule::Exponential {
+                initial: lr,
+                decay_steps: ((number("every", 1.0)? * steps_per_epoch as f64).round() as u64).max(1),
+                decay_rate: number("rate", f64::NAN)?,
+                staircase: options.contains_key("staircase"),
+            },
+        };
+        if let Schedule::Exponential { decay_rate, .. } = schedule {
+            anyhow::ensure!(decay_rate.is_finite(), "--lr-schedule exponential needs rate=R");
+        }
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant"),
+            Schedule::Cosine { decay_steps, alpha, warmup_steps, .. } => {
+                write!(f, "cosine over {decay_steps} steps to {alpha}×")?;
+                if *warmup_steps > 0 {
+                    write!(f, " after {warmup_steps} warm-up steps")?;
+                }
+                Ok(())
+            }
+            Schedule::Exponential { decay_steps, decay_rate, staircase, .. } => {
+                write!(
+                    f,
+                    "×{decay_rate} every {decay_steps} steps{}",
+                    if *staircase { " (staircase)" } else { "" }
+                )
+            }
+            Schedule::Piecewise { boundaries, values } => write!(f, "piecewise {values:?} at {boundaries:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    #[test]
+    fn the_command_line_forms_span_the_run() {
+        let s = Schedule::parse("cosine:warmup=1", 0.1, 100, 1000).unwrap();
+        assert_eq!(s.rate(0.1, 0), 0.0);
+        assert!((s.rate(0.1, 100) - 0.1).abs() < 1e-12);
+        assert!(s.rate(0.1, 999) < 1e-4);
+        let e = Schedule::parse("exponential:rate=0.5,every=2,staircase", 0.1, 100, 1000).unwrap();
+        assert_eq!((e.rate(0.1, 199), e.rate(0.1, 200)), (0.1, 0.05));
+        for bad in ["cosine:warmup=10", "cosine:beta=1", "exponential", "linear", "cosine:alpha=x"] {
+            assert!(Schedule::parse(bad, 0.1, 100, 1000).is_err(), "{bad}");
+        }
+    }
+}
