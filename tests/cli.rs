@@ -526,3 +526,17 @@ fn a_learning_rate_schedule_is_used_recorded_and_kept_on_resume() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("cosine over"), "the resumed run keeps its schedule: {stdout}");
 }
+
+#[test]
+fn the_readme_model_file_example_is_a_valid_model() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let at = readme.find("[training]").expect("the README shows a model file with a training section");
+    let start = readme[..at].rfind("```toml").expect("inside a toml block") + "```toml".len();
+    let end = at + readme[at..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("example.toml");
+    std::fs::write(&path, &readme[start..end]).unwrap();
+    let (code, stdout, stderr) = run(&["summary", "--model", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Total params"), "{stdout}");
+}
