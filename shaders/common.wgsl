@@ -39,7 +39,7 @@ fn activate_grad(act: u32, y: f32) -> f32 {
 }
 
 // A 32-bit permutation (the output step of PCG, O'Neill 2014): a counter-based generator
-// whose value depends only on its input, so the GPU and the CPU (src/cpu/dropout.rs) agree.
+// whose value depends only on its input, so the GPU and the CPU (src/rng.rs) agree.
 fn pcg_hash(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
     let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;

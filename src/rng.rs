@@ -1,5 +1,7 @@
 //! A small seeded generator (SplitMix64) for weights, shuffles and test data: the same seed gives
-//! the same numbers on every machine, whatever executor runs the model.
+//! the same numbers on every machine, whatever executor runs the model. And the counter-based
+//! generator of dropout masks and shuffle salts (`pcg_hash`), a pure function of its input that
+//! the kernels compute too (shaders/common.wgsl), so that the CPU and the GPU draw the same masks.
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -47,4 +49,22 @@ impl Rng {
             items.swap(i, self.below(i + 1));
         }
     }
+}
+
+/// The output permutation of PCG (O'Neill 2014), as `pcg_hash` in shaders/common.wgsl.
+pub fn pcg_hash(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// A uniform number in [0, 1), a pure function of (seed, step, element).
+pub fn uniform01(seed: u32, step: u32, element: u32) -> f32 {
+    let h = pcg_hash(element ^ pcg_hash(step ^ pcg_hash(seed)));
+    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// The scale of kept elements, 1/(1 − rate), rounded to f32 once for both executors.
+pub fn keep_scale(rate: f32) -> f32 {
+    (1.0 / (1.0 - rate as f64)) as f32
 }

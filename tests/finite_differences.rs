@@ -173,7 +173,7 @@ fn dropout_masks_drop_at_their_rate_scale_the_rest_and_change_with_the_step() {
         // Binomial: 5 standard deviations.
         let sd = (n as f64 * rate as f64 * (1.0 - rate as f64)).sqrt();
         assert!((dropped - n as f64 * rate as f64).abs() < 5.0 * sd, "rate {rate}: dropped {dropped} of {n}");
-        let scale = dropout::keep_scale(rate) as f64;
+        let scale = gpu_fmnist::rng::keep_scale(rate) as f64;
         assert!(y.iter().all(|&v| v == 0.0 || v == scale), "rate {rate}: kept values are not 1/(1 − rate)");
         // Another step, another mask; the same step, the same mask.
         let mut other = vec![0.0; n];

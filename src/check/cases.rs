@@ -3,7 +3,7 @@
 
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
-use crate::cpu::data::pack_bytes;
+use crate::data::pack_bytes;
 use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;

@@ -236,3 +236,13 @@ fn load_pair(dir: &Path, images: &'static str, labels: &'static str) -> Result<S
     }
     Ok(Split { images: img.data, labels: lab.data })
 }
+
+/// Byte `i` of u8 data packed four to a little-endian u32.
+pub fn byte(packed: &[u32], i: usize) -> u8 {
+    (packed[i / 4] >> (8 * (i % 4))) as u8
+}
+
+/// Packs bytes four to a u32, little-endian, zero-padded: how images travel to the GPU.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().rev().fold(0u32, |w, &b| (w << 8) | b as u32)).collect()
+}

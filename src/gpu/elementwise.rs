@@ -3,8 +3,8 @@
 
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, ACTIVATION, DROPOUT};
-use crate::cpu::dropout::keep_scale;
 use crate::graph::ops::Op;
+use crate::rng::keep_scale;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     let d = match *op {

@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::model::{Activation, Layer, ModelSpec, Resolved, WeightSpec};
 use super::ops::{Act, ActGrad, Matmul, Op, Optimizer, Trained, Window, RECORD_WIDTH, STATE_WORDS, T};
 use super::{Engine, Program};
-use crate::cpu::data::pack_bytes;
-use crate::cpu::dropout::pcg_hash;
+use crate::data::pack_bytes;
 use crate::data::{SplitName, CLASSES, PIXELS};
+use crate::rng::pcg_hash;
 
 /// A weight tensor and, when it is trained, its gradient and optimizer slots.
 #[derive(Debug, Clone)]

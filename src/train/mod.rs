@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpoint, Model};
 
-use crate::cpu::dropout::pcg_hash;
 use crate::cpu::CpuEngine;
 use crate::data::{FashionMnist, SplitName, CLASSES};
 use crate::gpu::{Executor, GpuEngine};
 use crate::graph::model::initial_values;
 use crate::graph::ops::{Record, State, RECORD_WIDTH};
 use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
+use crate::rng::pcg_hash;
 use crate::rng::Rng;
 
 /// Host reads of the per-step records in an epoch, for the progress bar; the GPU runs the steps
