@@ -11,10 +11,12 @@
 //   sgd, adam:  g += 2c · w (the penalty's gradient, kept in g), then
 //     sgd:      momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
-//     adam:     m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
+//     adam:     w −= w · lr·wd (decoupled weight decay, AdamW; skipped when 0);
+//               m += (g − m)(1 − β1);  v += (g² − v)(1 − β2);
 //               w −= m · lr·sqrt(1 − β2^t)/(1 − β1^t) / (sqrt(v) + ε)   (ε after the square root)
-// The step's rate — SGD's lr, Adam's lr·sqrt(1 − β2^t)/(1 − β1^t) — is rates[state.record], a table
-// the host computes in f64 each epoch (`Optimizer::step_rates`): no pow() here, no cancellation.
+// The step's rate — SGD's lr, Adam's lr·sqrt(1 − β2^t)/(1 − β1^t) — and its decay lr·wd are
+// rates[2·state.record] and rates[2·state.record + 1], a table the host computes in f64 each
+// epoch (`Optimizer::step_rates`, with the schedule's lr): no pow() here, no cancellation.
 
 struct Update {
     chunks: u32,   // chunks in the arena
@@ -101,7 +103,7 @@ fn sgd(id: Invocation) {
         return;
     }
     let grad = gradient(i);
-    let lr = rates[state.record];
+    let lr = rates[2u * state.record];
     if p.a == 0.0 {
         w[i] -= grad * lr;
         return;
@@ -122,10 +124,15 @@ fn adam(id: Invocation) {
         return;
     }
     let grad = gradient(i);
-    let alpha = rates[state.record];
+    let alpha = rates[2u * state.record];
+    let decay = rates[2u * state.record + 1u];
+    var wi = w[i];
+    if decay != 0.0 {
+        wi -= wi * decay;
+    }
     let m1 = m[i] + (grad - m[i]) * (1.0 - p.a);
     let v1 = v[i] + (grad * grad - v[i]) * (1.0 - p.b);
     m[i] = m1;
     v[i] = v1;
-    w[i] -= m1 * alpha / (sqrt(v1) + p.eps);
+    w[i] = wi - m1 * alpha / (sqrt(v1) + p.eps);
 }

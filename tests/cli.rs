@@ -285,6 +285,14 @@ fn bad_input_is_one_line() {
         "/no/such/file",
     );
 
+    assert_one_line_error(
+        &["train", "--device", "cpu", "--data-dir", SAMPLE, "--epochs", "1", "--weight-decay", "0.01"],
+        "--weight-decay is Adam's",
+    );
+    assert_one_line_error(
+        &["train", "--device", "cpu", "--data-dir", SAMPLE, "--optimizer", "adamw", "--weight-decay=-1"],
+        "--weight-decay must be",
+    );
     for (schedule, expect) in [
         ("cosine:warmup=9", "warm-up"),
         ("linear", "`linear` is not a schedule"),

@@ -104,7 +104,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let mut view = |arena: &str| p.arena(arena, &[(arena.to_string(), len)]).1[0];
     let (w, m, v) = (view("w"), view("m"), view("v"));
     let state = p.u32("state", 3);
-    let rates = p.f32("rates", steps);
+    let rates = p.f32("rates", 2 * steps);
     // Each step ends with a record, which advances the state (the rate's row, Adam's t): of a
     // one-image batch whose loss nobody reads.
     let (loss, pred, labels) = (p.f32("loss", 1), p.u32("pred", 1), p.u32("labels", 1));
@@ -243,6 +243,7 @@ fn reference_and_kernels_match_keras_op_by_op() {
                         beta1: f("beta_1"),
                         beta2: f("beta_2"),
                         eps: f("epsilon"),
+                        weight_decay: 0.0,
                     }
                 } else {
                     Optimizer::Sgd {
@@ -342,4 +343,41 @@ fn schedules_match_keras_step_by_step() {
         seen.push(name.to_string());
     }
     assert_eq!(seen.len(), 5, "schedules seen: {seen:?}");
+}
+
+/// Keras's AdamW (`keras-ops-extra.json`): decoupled weight decay, then the Adam step, three
+/// steps of each case, on both executors.
+#[test]
+fn adamw_matches_keras_step_by_step() {
+    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
+            .unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    let mut fails = Vec::new();
+    let mut seen = 0;
+    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "optimizer") {
+        let cfg = &c["config"];
+        let f = |k: &str| cfg[k].as_f64().unwrap() as f32;
+        let opt = Optimizer::Adam {
+            lr: f("learning_rate"),
+            beta1: f("beta_1"),
+            beta2: f("beta_2"),
+            eps: f("epsilon"),
+            weight_decay: f("weight_decay"),
+        };
+        let grads: Vec<Vec<f32>> = c["grads"].as_array().unwrap().iter().map(data).collect();
+        for (i, after) in c["after_each_step"].as_array().unwrap().iter().enumerate() {
+            let case = optimizer_case(opt, data(&c["param"]), &grads, i + 1);
+            fails.extend(judge(
+                &format!("{} step {}", c["name"], i + 1),
+                &case,
+                &[("w", data(after))],
+                ctx.as_ref(),
+            ));
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "AdamW cases");
+    assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
 }

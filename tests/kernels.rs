@@ -7,7 +7,7 @@ use gpu_fmnist::check::{
     cases, check_case, compare, magnitudes, run_reference, Case, Data, Output, Rule, Size,
 };
 use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext, Tuning};
-use gpu_fmnist::graph::{Op, Program};
+use gpu_fmnist::graph::{Op, Optimizer, Program};
 
 fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
     let mut out = Vec::new();
@@ -153,8 +153,11 @@ fn forms(op: &Op) -> Vec<&'static str> {
             ]
         }
         Op::L2Penalty { .. } => vec!["L2Penalty"],
-        Op::Update { weights, .. } => {
+        Op::Update { weights, opt, .. } => {
             let mut forms = vec!["Update"];
+            if matches!(opt, Optimizer::Adam { weight_decay, .. } if *weight_decay > 0.0) {
+                forms.push("Update with decoupled weight decay");
+            }
             if weights.iter().any(|t| t.l2 > 0.0) {
                 forms.push("Update with L2");
             }
@@ -212,6 +215,7 @@ fn every_op_variant_and_form_has_a_check_case() {
         "Update",
         "Update with L2",
         "Update of several weights",
+        "Update with decoupled weight decay",
         "Confusion",
         "Record",
         "Record with penalties",

@@ -253,7 +253,8 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         Optimizer::Sgd { lr: 0.1, momentum: 0.0, nesterov: false },
         Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: false },
         Optimizer::Sgd { lr: 0.05, momentum: 0.9, nesterov: true },
-        Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 },
+        Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 },
+        Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.1 },
     ];
     for opt in optimizers {
         let len = random_len(rng);
@@ -760,7 +761,7 @@ pub fn l2_with(w: Vec<f32>, g: Vec<f32>, c: f32) -> Case {
     let chunks = 1 + len.div_ceil(CHUNK).max(1);
     let partials = b.output("partials", chunks, Rule::Sum { k: CHUNK });
     let state = b.state(0, 0, 0);
-    let rates = b.input("rates", vec![0.0]);
+    let rates = b.input("rates", vec![0.0, 0.0]);
     let trained = |w, g, len, l2| Trained { w, g, m: None, v: None, len, l2 };
     let ops = vec![
         Op::L2Penalty { weights: vec![(w, c)], partials },
@@ -808,7 +809,15 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
         Optimizer::Adam { .. } => {
             let m = b.arena("slot0", [("m0", m0), ("m1", m1), ("m2", m2)], Some(Rule::Update { k: 4 }));
             let v = b.arena("slot1", [("v0", v0), ("v1", v1), ("v2", v2)], Some(Rule::Update { k: 4 }));
-            ("adam", Some(m), Some(v))
+            (
+                if matches!(opt, Optimizer::Adam { weight_decay, .. } if weight_decay > 0.0) {
+                    "adamw"
+                } else {
+                    "adam"
+                },
+                Some(m),
+                Some(v),
+            )
         }
     };
     let weights = (0..3)

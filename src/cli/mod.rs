@@ -170,9 +170,14 @@ pub struct TrainArgs {
     /// Images per step (Keras's default: 32).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// `sgd` or `adam` (with Keras's defaults unless --lr etc. are given).
-    #[arg(long, value_parser = ["sgd", "adam"])]
+    /// `sgd`, `adam` or `adamw` (Adam with decoupled weight decay 0.004), with Keras's
+    /// defaults unless --lr etc. are given.
+    #[arg(long, value_parser = ["sgd", "adam", "adamw"])]
     optimizer: Option<String>,
+    /// Adam's decoupled weight decay (AdamW): each step first shrinks every weight by
+    /// lr·weight_decay of itself.
+    #[arg(long)]
+    weight_decay: Option<f32>,
     /// Learning rate.
     #[arg(long)]
     lr: Option<f32>,

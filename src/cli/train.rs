@@ -63,8 +63,18 @@ fn optimizer(base: Optimizer, args: &TrainArgs) -> anyhow::Result<Optimizer> {
             *momentum = args.momentum.unwrap_or(*momentum);
             *nesterov |= args.nesterov;
         }
-        Optimizer::Adam { lr, .. } => *lr = args.lr.unwrap_or(*lr),
+        Optimizer::Adam { lr, weight_decay, .. } => {
+            *lr = args.lr.unwrap_or(*lr);
+            *weight_decay = args.weight_decay.unwrap_or(*weight_decay);
+        }
     }
+    if let (Some(_), Optimizer::Sgd { .. }) = (args.weight_decay, opt) {
+        anyhow::bail!("--weight-decay is Adam's (AdamW): pass --optimizer adamw or adam");
+    }
+    anyhow::ensure!(
+        args.weight_decay.is_none_or(|w| w.is_finite() && w >= 0.0),
+        "--weight-decay must be a number ≥ 0"
+    );
     Ok(opt)
 }
 
@@ -98,7 +108,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     if let Some(c) = &resume {
         anyhow::ensure!(
             config.batch_size == c.batch_size && config.optimizer == c.optimizer && config.seed == c.seed,
-            "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum and --seed"
+            "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum, --weight-decay and --seed"
         );
         anyhow::ensure!(
             args.lr_schedule.is_none(),

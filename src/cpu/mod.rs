@@ -362,13 +362,14 @@ impl CpuEngine {
                 self.put_f(partials, out);
             }
             Op::Update { ref weights, state, rates, ref opt } => {
-                let rate = self.f(rates)[self.u(state)[2] as usize];
+                let row = 2 * State::from_words(self.u(state)).record as usize;
+                let (rate, decay) = (self.f(rates)[row], self.f(rates)[row + 1]);
                 for t in weights {
                     let (mut w, mut g) = (self.take_f(t.w), self.take_f(t.g));
                     let mut m = t.m.map(|x| self.take_f(x));
                     let mut v = t.v.map(|x| self.take_f(x));
                     optimizer::l2_grad(&w, &mut g, t.l2);
-                    optimizer::update(opt, &mut w, &g, m.as_deref_mut(), v.as_deref_mut(), rate);
+                    optimizer::update(opt, &mut w, &g, m.as_deref_mut(), v.as_deref_mut(), rate, decay);
                     self.put_f(t.w, w);
                     self.put_f(t.g, g);
                     if let (Some(x), Some(m)) = (t.m, m) {

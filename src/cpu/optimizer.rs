@@ -28,6 +28,8 @@ pub fn l2_grad<F: Real>(w: &[F], g: &mut [F], c: f32) {
 
 /// One update of w from g at the step's `rate` (see `Optimizer::step_rates`: SGD's learning rate,
 /// Adam's bias-corrected one); `m` is SGD's velocity or Adam's first moment, `v` Adam's second.
+/// A nonzero `decay` (lr·weight_decay) first shrinks w by w·decay: decoupled weight decay, as
+/// Keras 3 applies it before the step (AdamW).
 pub fn update(
     opt: &Optimizer,
     w: &mut [f32],
@@ -35,7 +37,13 @@ pub fn update(
     m: Option<&mut [f32]>,
     v: Option<&mut [f32]>,
     rate: f32,
+    decay: f32,
 ) {
+    if decay != 0.0 {
+        for w in w.iter_mut() {
+            *w -= *w * decay;
+        }
+    }
     match *opt {
         Optimizer::Sgd { momentum: 0.0, .. } => {
             for (w, &g) in w.iter_mut().zip(g) {

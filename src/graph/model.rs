@@ -174,7 +174,7 @@ pub struct TrainDefaults {
 impl Default for TrainDefaults {
     fn default() -> Self {
         TrainDefaults {
-            optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7 },
+            optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 },
             epochs: 10,
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,

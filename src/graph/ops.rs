@@ -157,7 +157,9 @@ pub enum Optimizer {
         #[serde(default)]
         nesterov: bool,
     },
-    /// Adam with bias correction; ε is added after the square root, as Keras does.
+    /// Adam with bias correction; ε is added after the square root, as Keras does. With a
+    /// `weight_decay`, decoupled decay first, as Keras 3 applies it (AdamW):
+    /// `w −= lr·weight_decay·w`, then the Adam step.
     Adam {
         #[serde(default = "defaults::adam_lr")]
         lr: f32,
@@ -167,6 +169,8 @@ pub enum Optimizer {
         beta2: f32,
         #[serde(default = "defaults::eps")]
         eps: f32,
+        #[serde(default)]
+        weight_decay: f32,
     },
 }
 
@@ -180,8 +184,11 @@ impl std::fmt::Display for Optimizer {
                 }
                 Ok(())
             }
-            Optimizer::Adam { lr, beta1, beta2, eps } => {
+            Optimizer::Adam { lr, beta1, beta2, eps, weight_decay: 0.0 } => {
                 write!(f, "Adam lr {lr} (β1 {beta1}, β2 {beta2}, ε {eps:e})")
+            }
+            Optimizer::Adam { lr, beta1, beta2, eps, weight_decay } => {
+                write!(f, "AdamW lr {lr} (β1 {beta1}, β2 {beta2}, ε {eps:e}), weight decay {weight_decay}")
             }
         }
     }
@@ -204,22 +211,32 @@ pub mod defaults {
     pub fn eps() -> f32 {
         1e-7
     }
+    /// Keras's `AdamW`.
+    pub fn adamw_weight_decay() -> f32 {
+        0.004
+    }
 }
 
 impl Optimizer {
-    /// The optimizer called `name` (`sgd`, `adam`): `self` when it is already of that kind,
-    /// else that kind with Keras's defaults (see [`defaults`]).
+    /// The optimizer called `name` (`sgd`, `adam`, `adamw`): `self` when it is already of that
+    /// kind, else that kind with Keras's defaults (see [`defaults`]); `adamw` is Adam with
+    /// Keras's AdamW weight decay.
     pub fn of_kind(self, name: &str) -> anyhow::Result<Optimizer> {
+        let adam = |weight_decay| Optimizer::Adam {
+            lr: defaults::adam_lr(),
+            beta1: defaults::beta1(),
+            beta2: defaults::beta2(),
+            eps: defaults::eps(),
+            weight_decay,
+        };
         Ok(match (name, self) {
-            ("sgd", Optimizer::Sgd { .. }) | ("adam", Optimizer::Adam { .. }) => self,
+            ("sgd", Optimizer::Sgd { .. }) => self,
+            ("adam", Optimizer::Adam { weight_decay: 0.0, .. }) => self,
+            ("adamw", Optimizer::Adam { weight_decay, .. }) if weight_decay > 0.0 => self,
             ("sgd", _) => Optimizer::Sgd { lr: defaults::sgd_lr(), momentum: 0.0, nesterov: false },
-            ("adam", _) => Optimizer::Adam {
-                lr: defaults::adam_lr(),
-                beta1: defaults::beta1(),
-                beta2: defaults::beta2(),
-                eps: defaults::eps(),
-            },
-            (other, _) => anyhow::bail!("`{other}` is not an optimizer (sgd, adam)"),
+            ("adam", _) => adam(0.0),
+            ("adamw", _) => adam(defaults::adamw_weight_decay()),
+            (other, _) => anyhow::bail!("`{other}` is not an optimizer (sgd, adam, adamw)"),
         })
     }
 
@@ -238,21 +255,23 @@ impl Optimizer {
         }
     }
 
-    /// The rate each of `n` steps applies, the first being step `first + 1`: SGD's learning
-    /// rate, or Adam's lr·√(1 − β2^t)/(1 − β1^t), the learning rate of step t being the
-    /// schedule's at t − 1 (Keras counts iterations from 0). Computed once on the host in f64 and
-    /// read by both executors from a table, because 1 − β^t in f32 loses most of its digits for
-    /// small t (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
+    /// Two numbers for each of `n` steps, the first being step `first + 1`: the step's rate —
+    /// SGD's learning rate, or Adam's lr·√(1 − β2^t)/(1 − β1^t) — and its decoupled weight
+    /// decay lr·weight_decay (0 without), the learning rate of step t being the schedule's at
+    /// t − 1 (Keras counts iterations from 0). Computed once on the host in f64 and read by both
+    /// executors from a table, because 1 − β^t in f32 loses most of its digits for small t
+    /// (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
     pub fn step_rates(&self, first: u64, n: usize, schedule: &super::lr::Schedule) -> Vec<f32> {
         (1..=n as u64)
-            .map(|i| {
+            .flat_map(|i| {
                 let t = first + i;
                 let lr = schedule.rate(self.lr() as f64, t - 1);
                 match *self {
-                    Optimizer::Sgd { .. } => lr as f32,
-                    Optimizer::Adam { beta1, beta2, .. } => {
+                    Optimizer::Sgd { .. } => [lr as f32, 0.0],
+                    Optimizer::Adam { beta1, beta2, weight_decay, .. } => {
                         let correction = |b: f32| -(t as f64 * (b as f64).ln()).exp_m1();
-                        (lr * correction(beta2).sqrt() / correction(beta1)) as f32
+                        let rate = lr * correction(beta2).sqrt() / correction(beta1);
+                        [rate as f32, (lr * weight_decay as f64) as f32]
                     }
                 }
             })

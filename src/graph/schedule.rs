@@ -87,7 +87,8 @@ pub struct Graph {
     pub confusion: T,
     /// Softmax probabilities of the last evaluated batch (B, C).
     pub probs: T,
-    /// The optimizer's rate for each step of an epoch, by record row (`Optimizer::step_rates`).
+    /// The optimizer's rate and decoupled decay for each step of an epoch, two by record row
+    /// (`Optimizer::step_rates`).
     pub rates: T,
     pub train_pass: Option<Pass>,
     pub eval_passes: BTreeMap<SplitName, Pass>,
@@ -139,7 +140,7 @@ impl Graph {
         let loss = p.f32("loss", batch);
         let pred = p.u32("predictions", batch);
         let probs = p.f32("probabilities", batch * CLASSES);
-        let rates = p.f32("step rates", max_steps);
+        let rates = p.f32("step rates", 2 * max_steps);
 
         // The trainable weights live in one arena, their gradients and optimizer slots in arenas
         // of the same layout: one dispatch updates them all.
