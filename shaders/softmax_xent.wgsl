@@ -1,10 +1,11 @@
 // softmax_xent.wgsl — softmax fused with sparse categorical cross-entropy, and its gradient.
 // Reference: src/cpu/softmax_xent.rs. Dispatch: src/gpu/softmax_xent.rs.
 //
-//   logits (B, C), labels (B) → loss (B) = logsumexp(logits[b]) − logits[b][label]
+//   logits (B, C), labels (B) → loss (B) = logsumexp(logits[b]) − Σ_j q_j·logits[b][j], the target
+//                               q = (1 − ε)·onehot(label) + ε/C (label smoothing ε; 0: the label)
 //                               pred (B) = index of the row's first largest logit
 //                               probs (B, C) = softmax(logits[b])                (WRITE_PROBS)
-//                               dlogits (B, C) = (probs − onehot(label)) · scale  (WRITE_GRAD)
+//                               dlogits (B, C) = (probs − q) · scale              (WRITE_GRAD)
 // `scale` is 1/B for a batch-mean loss. Stable: the row maximum is subtracted before exp.
 // One invocation per row: C is 10 here, far too small to share.
 // Check cases: `softmax_with` and `metrics_case` in src/check/cases.rs.
@@ -16,6 +17,7 @@ struct Rows {
     batch: u32,
     classes: u32,
     scale: f32,
+    smoothing: f32,  // label smoothing ε: the target is (1 − ε)·onehot + ε/C
 }
 
 @group(0) @binding(0) var<uniform> p: Rows;
@@ -43,19 +45,22 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     pred[b] = best;
     var sum = 0.0;
+    var centred = 0.0;
     for (var j = 0u; j < p.classes; j++) {
         sum += exp(logits[row + j] - top);
+        centred += logits[row + j] - top;
     }
     let label = labels[b];
     let log_sum = log(sum);
-    loss[b] = log_sum - (logits[row + label] - top);
+    let spread = p.smoothing / f32(p.classes);
+    loss[b] = log_sum - ((1.0 - p.smoothing) * (logits[row + label] - top) + spread * centred);
     for (var j = 0u; j < p.classes; j++) {
         let prob = exp(logits[row + j] - top) / sum;
         if WRITE_PROBS {
             probs[row + j] = prob;
         }
         if WRITE_GRAD {
-            dlogits[row + j] = (prob - select(0.0, 1.0, j == label)) * p.scale;
+            dlogits[row + j] = (prob - ((1.0 - p.smoothing) * select(0.0, 1.0, j == label) + spread)) * p.scale;
         }
     }
 }

@@ -293,6 +293,10 @@ fn bad_input_is_one_line() {
         &["train", "--device", "cpu", "--data-dir", SAMPLE, "--optimizer", "adamw", "--weight-decay=-1"],
         "--weight-decay must be",
     );
+    assert_one_line_error(
+        &["train", "--device", "cpu", "--data-dir", SAMPLE, "--epochs", "1", "--label-smoothing", "1"],
+        "label smoothing must be",
+    );
     for (schedule, expect) in [
         ("cosine:warmup=9", "warm-up"),
         ("linear", "`linear` is not a schedule"),
@@ -538,7 +542,7 @@ fn a_learning_rate_schedule_is_used_recorded_and_kept_on_resume() {
 #[test]
 fn the_readme_model_file_example_is_a_valid_model() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let at = readme.find("[training]").expect("the README shows a model file with a training section");
+    let at = readme.find("\n[training]").expect("the README shows a model file with a training section");
     let start = readme[..at].rfind("```toml").expect("inside a toml block") + "```toml".len();
     let end = at + readme[at..].find("```").unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -78,15 +78,27 @@ fn softmax_cross_entropy_gradient() {
     let logits = vec64(&mut rng, batch * classes, -4.0, 4.0);
     let labels: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
     let scale = 1.0 / batch as f64;
-    let mean_loss = |z: &[f64]| {
+    // Without and with label smoothing.
+    for smoothing in [0.0, 0.2] {
+        let mean_loss = |z: &[f64]| {
+            let mut loss = vec![0.0; batch];
+            softmax_xent::softmax_xent(z, &labels, classes, scale, smoothing, &mut loss, None, None);
+            loss.iter().sum::<f64>() * scale
+        };
         let mut loss = vec![0.0; batch];
-        softmax_xent::softmax_xent(z, &labels, classes, scale, &mut loss, None, None);
-        loss.iter().sum::<f64>() * scale
-    };
-    let mut loss = vec![0.0; batch];
-    let mut d = vec![0.0; batch * classes];
-    softmax_xent::softmax_xent(&logits, &labels, classes, scale, &mut loss, None, Some(&mut d));
-    assert_close("dlogits", &d, &numeric(&logits, mean_loss));
+        let mut d = vec![0.0; batch * classes];
+        softmax_xent::softmax_xent(
+            &logits,
+            &labels,
+            classes,
+            scale,
+            smoothing,
+            &mut loss,
+            None,
+            Some(&mut d),
+        );
+        assert_close(&format!("dlogits, smoothing {smoothing}"), &d, &numeric(&logits, mean_loss));
+    }
 }
 
 #[test]

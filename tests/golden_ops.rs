@@ -194,7 +194,7 @@ fn reference_and_kernels_match_keras_op_by_op() {
                 let labels: Vec<u32> =
                     c["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as u32).collect();
                 let batch = labels.len();
-                let case = softmax_with(data(&c["logits"]), labels, classes, true, true);
+                let case = softmax_with(data(&c["logits"]), labels, classes, true, true, 0.0);
                 let expected = [("probs", data(&c["softmax"])), ("dlogits", data(&c["dlogits"]))];
                 fails.extend(judge(&label, &case, &expected, ctx));
                 let losses = run_reference(&case).unwrap()[0].clone();
@@ -379,5 +379,44 @@ fn adamw_matches_keras_step_by_step() {
         seen += 1;
     }
     assert_eq!(seen, 2, "AdamW cases");
+    assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
+}
+
+/// Keras's label-smoothed cross-entropy (`keras-ops-extra.json`, ε 0.1 and 0.2, mean over the
+/// batch): our per-image losses' mean against Keras's loss, and the gradient element by element,
+/// on both executors.
+#[test]
+fn label_smoothing_matches_keras() {
+    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
+            .unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    let mut fails = Vec::new();
+    let mut seen = 0;
+    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "softmax_xent_smoothed") {
+        let classes = shape(&c["logits"])[1];
+        let labels: Vec<u32> =
+            c["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as u32).collect();
+        let smoothing = c["label_smoothing"].as_f64().unwrap() as f32;
+        let case = softmax_with(data(&c["logits"]), labels.clone(), classes, false, true, smoothing);
+        let label = format!("smoothing {smoothing}");
+        fails.extend(judge(&label, &case, &[("dlogits", data(&c["dlogits"]))], ctx.as_ref()));
+        let keras = c["loss"].as_f64().unwrap();
+        let mut runs = vec![("cpu", run_reference(&case).unwrap())];
+        if let Some(ctx) = &ctx {
+            runs.push(("gpu", run_gpu(ctx, &case).unwrap()));
+        }
+        let i = case.outputs.iter().position(|o| o.name == "loss").unwrap();
+        for (engine, results) in &runs {
+            let Data::F32(loss) = &results[i] else { unreachable!() };
+            let mean = loss.iter().map(|&l| l as f64).sum::<f64>() / labels.len() as f64;
+            if (mean - keras).abs() > 1e-5 * keras.abs() {
+                fails.push(format!("{label} {engine} loss: ours {mean}, Keras {keras}"));
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "label-smoothing cases");
     assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
 }

@@ -70,6 +70,7 @@ fn every_layer() -> ModelSpec {
             epochs: 4,
             batch_size: 32,
             schedule: Default::default(),
+            label_smoothing: 0.0,
         },
     }
 }

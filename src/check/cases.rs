@@ -449,12 +449,20 @@ fn activation_case(rng: &mut Rng, act: Act, len: usize, backward: bool) -> Case 
 fn softmax_case(rng: &mut Rng, batch: usize, classes: usize, backward: bool) -> Case {
     let logits = rng.vec(batch * classes, -8.0, 8.0);
     let labels = (0..batch).map(|_| rng.below(classes) as u32).collect();
-    softmax_with(logits, labels, classes, !backward, backward)
+    let smoothing = *rng.pick(&[0.0, 0.0, 0.1, 0.3]);
+    softmax_with(logits, labels, classes, !backward, backward, smoothing)
 }
 
 /// Softmax cross-entropy of logits (B, C) with the loss averaged over the batch: the per-sample
 /// loss, and the probabilities and/or the gradient.
-pub fn softmax_with(logits: Vec<f32>, labels: Vec<u32>, classes: usize, probs: bool, grad: bool) -> Case {
+pub fn softmax_with(
+    logits: Vec<f32>,
+    labels: Vec<u32>,
+    classes: usize,
+    probs: bool,
+    grad: bool,
+    smoothing: f32,
+) -> Case {
     let batch = labels.len();
     let mut b = Builder::new();
     let logits = b.input("logits", logits);
@@ -464,9 +472,14 @@ pub fn softmax_with(logits: Vec<f32>, labels: Vec<u32>, classes: usize, probs: b
     let probs = probs.then(|| b.output("probs", batch * classes, Rule::Sum { k: classes }));
     let dlogits = grad.then(|| b.output("dlogits", batch * classes, Rule::Sum { k: classes }));
     let scale = 1.0 / batch as f32;
-    let op = Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale };
+    let op = Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale, smoothing };
     let direction = if grad { "backward" } else { "forward" };
-    b.case("softmax_xent", direction, format!("{batch}×{classes}"), vec![op], None)
+    let shape = if smoothing > 0.0 {
+        format!("{batch}×{classes} smoothing {smoothing}")
+    } else {
+        format!("{batch}×{classes}")
+    };
+    b.case("softmax_xent", direction, shape, vec![op], None)
 }
 
 fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
@@ -886,6 +899,7 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
             batch,
             classes,
             scale: 1.0 / batch as f32,
+            smoothing: 0.0,
         },
         Op::Confusion { labels, pred, counts, batch, classes },
         Op::Record {

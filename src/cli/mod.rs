@@ -193,6 +193,10 @@ pub struct TrainArgs {
     /// `[training.schedule]` takes Keras's own schedule configurations.
     #[arg(long, value_name = "SCHEDULE")]
     lr_schedule: Option<String>,
+    /// Label smoothing ε of the loss (Keras's `label_smoothing`): the target is
+    /// (1 − ε)·onehot + ε/10.
+    #[arg(long, value_name = "EPSILON")]
+    label_smoothing: Option<f32>,
     /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
     #[arg(long)]
     seed: Option<u64>,

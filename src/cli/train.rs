@@ -111,8 +111,8 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum, --weight-decay and --seed"
         );
         anyhow::ensure!(
-            args.lr_schedule.is_none(),
-            "--resume continues a run as it was, its schedule included: drop --lr-schedule"
+            args.lr_schedule.is_none() && args.label_smoothing.is_none(),
+            "--resume continues a run as it was, its schedule and loss included: drop --lr-schedule and --label-smoothing"
         );
         anyhow::ensure!(
             config.epochs > c.epoch,
@@ -131,6 +131,11 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             chrono::Local::now().format("%Y%m%d-%H%M%S")
         )),
     };
+    if let Some(eps) = args.label_smoothing {
+        config.spec.training.label_smoothing = eps;
+    }
+    let eps = config.spec.training.label_smoothing;
+    anyhow::ensure!((0.0..1.0).contains(&eps), "label smoothing must be at least 0 and below 1, not {eps}");
     // Everything that can fail on bad input fails before the run directory exists.
     let data = FashionMnist::load(data_dir)?;
     config.schedule.validate()?;

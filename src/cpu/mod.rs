@@ -232,7 +232,18 @@ impl CpuEngine {
                 activation::backward(act, &self.f(y)[..len], &self.f(dy)[..len], &mut out[..len]);
                 self.put_f(dx, out);
             }
-            Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale } => {
+            Op::SoftmaxXent {
+                logits,
+                labels,
+                loss,
+                pred,
+                probs,
+                dlogits,
+                batch,
+                classes,
+                scale,
+                smoothing,
+            } => {
                 let mut out = self.take_u(pred);
                 data::argmax(&self.f(logits)[..batch * classes], classes, &mut out[..batch]);
                 self.put_u(pred, out);
@@ -244,6 +255,7 @@ impl CpuEngine {
                     self.u(labels),
                     classes,
                     scale,
+                    smoothing,
                     &mut l[..batch],
                     p.as_deref_mut(),
                     d.as_deref_mut(),

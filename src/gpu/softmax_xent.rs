@@ -5,7 +5,9 @@ use super::kernels::{Dispatch, SOFTMAX_XENT};
 use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale } = *op else {
+    let Op::SoftmaxXent { logits, labels, loss, pred, probs, dlogits, batch, classes, scale, smoothing } =
+        *op
+    else {
         unreachable!()
     };
     let flag = |t: Option<_>| if t.is_some() { 1.0 } else { 0.0 };
@@ -13,7 +15,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
         SOFTMAX_XENT,
         "softmax_xent",
         &[("WRITE_PROBS", flag(probs)), ("WRITE_GRAD", flag(dlogits))],
-        (0, &[batch as u32, classes as u32, scale.to_bits()]),
+        (0, &[batch as u32, classes as u32, scale.to_bits(), smoothing.to_bits()]),
         &[
             (1, c.buf(logits)),
             (2, c.buf(labels)),

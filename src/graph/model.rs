@@ -169,6 +169,9 @@ pub struct TrainDefaults {
     pub batch_size: usize,
     /// How the learning rate moves over the steps (Keras's schedules; default: constant).
     pub schedule: super::lr::Schedule,
+    /// Label smoothing ε of the cross-entropy (Keras's `label_smoothing`; 0: none): the target
+    /// is (1 − ε)·onehot + ε/10, in training and evaluation alike.
+    pub label_smoothing: f32,
 }
 
 impl Default for TrainDefaults {
@@ -178,6 +181,7 @@ impl Default for TrainDefaults {
             epochs: 10,
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -473,6 +477,7 @@ pub fn mlp() -> ModelSpec {
             epochs: 13,
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,
+            label_smoothing: 0.0,
         },
     }
 }

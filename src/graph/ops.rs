@@ -344,8 +344,9 @@ pub enum Op {
         act: Act,
         len: usize,
     },
-    /// loss (B) = −log softmax(logits)[label]; pred (B) u32 = index of the first largest logit;
-    /// optionally probs (B, C) and dlogits (B, C) = (softmax − onehot) · scale.
+    /// loss (B) = −Σ_j q_j·log softmax(logits)_j with the target q = (1 − smoothing)·onehot +
+    /// smoothing/C (Keras's label smoothing; 0: the label alone); pred (B) u32 = index of the
+    /// first largest logit; optionally probs (B, C) and dlogits (B, C) = (softmax − q) · scale.
     SoftmaxXent {
         logits: T,
         labels: T,
@@ -356,6 +357,7 @@ pub enum Op {
         batch: usize,
         classes: usize,
         scale: f32,
+        smoothing: f32,
     },
     /// cols (B·OH·OW, KH·KW·C) = the windows of x (B, H, W, C).
     Im2col {

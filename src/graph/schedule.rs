@@ -432,6 +432,7 @@ impl Graph {
             batch,
             classes: CLASSES,
             scale: 1.0 / batch as f32,
+            smoothing: self.spec.training.label_smoothing,
         });
         (ops, outs)
     }

@@ -120,6 +120,7 @@ pub fn fit(
         // Through its own JSON text, so that an f32 0.1 reads 0.1 and not 0.10000000149011612.
         "optimizer": serde_json::from_str::<serde_json::Value>(&serde_json::to_string(&config.optimizer)?)?,
         "schedule": serde_json::to_value(&config.schedule)?,
+        "label_smoothing": serde_json::from_str::<serde_json::Value>(&config.spec.training.label_smoothing.to_string())?,
         "parameters": config.spec.parameters()?,
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,
