@@ -420,3 +420,27 @@ fn label_smoothing_matches_keras() {
     assert_eq!(seen, 2, "label-smoothing cases");
     assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
 }
+
+/// Keras's GlobalAveragePooling2D (`keras-ops-extra.json`): the layer lowers to an average pool
+/// whose window is the whole image; its output and input gradient against Keras's.
+#[test]
+fn global_average_pooling_matches_keras() {
+    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
+            .unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    let mut fails = Vec::new();
+    let mut seen = 0;
+    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "global_avgpool") {
+        let s = shape(&c["x"]);
+        let (batch, h, w, ch) = (s[0], s[1], s[2], s[3]);
+        let g = Window::new(batch, (h, w, ch), (h, w), (h, w), Padding::Valid).unwrap();
+        let case = pool_with(g, false, data(&c["x"]), data(&c["g"]));
+        let label = format!("global_avgpool {s:?}");
+        fails.extend(judge(&label, &case, &[("y", data(&c["y"])), ("dx", data(&c["dx"]))], ctx.as_ref()));
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "GAP cases");
+    assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
+}

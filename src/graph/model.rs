@@ -113,6 +113,10 @@ pub enum Layer {
         #[serde(default = "valid")]
         padding: Padding,
     },
+    /// The mean of each channel over the whole image: (h, w, c) → (c). It runs as an average pool
+    /// whose window is the image.
+    #[serde(alias = "GlobalAveragePooling2D", alias = "global_average_pooling2d")]
+    GlobalAvgPool2d,
     /// Zeroes each input with probability `rate` in training and scales the rest by 1/(1 − rate).
     #[serde(alias = "Dropout")]
     Dropout { rate: f32 },
@@ -141,6 +145,7 @@ impl Layer {
             Layer::Conv2d { .. } => "Conv2D",
             Layer::MaxPool2d { .. } => "MaxPooling2D",
             Layer::AvgPool2d { .. } => "AveragePooling2D",
+            Layer::GlobalAvgPool2d => "GlobalAveragePooling2D",
             Layer::Dropout { .. } => "Dropout",
             Layer::BatchNorm { .. } => "BatchNormalization",
             Layer::Activation { .. } => "Activation",
@@ -354,6 +359,7 @@ impl ModelSpec {
                 Layer::Conv2d { .. } => "conv2d",
                 Layer::MaxPool2d { .. } => "max_pooling2d",
                 Layer::AvgPool2d { .. } => "average_pooling2d",
+                Layer::GlobalAvgPool2d => "global_average_pooling2d",
                 Layer::BatchNorm { .. } => "batch_normalization",
                 other => match other.kind() {
                     "Flatten" => "flatten",
@@ -405,6 +411,12 @@ fn infer(layer: &Layer, input: Shape, name: &str) -> anyhow::Result<(Shape, Vec<
     };
     Ok(match *layer {
         Layer::Flatten => (Shape::Flat(input.len()), vec![]),
+        Layer::GlobalAvgPool2d => match input {
+            Shape::Image { c, .. } => (Shape::Flat(c), vec![]),
+            Shape::Flat(_) => {
+                anyhow::bail!("needs an image input (h, w, c), got {input}; remove the Flatten before it")
+            }
+        },
         Layer::Dense { units, l2, .. } => {
             anyhow::ensure!(units > 0, "units must be at least 1");
             let out = match input {

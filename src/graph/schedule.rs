@@ -193,7 +193,9 @@ impl Graph {
                     lt.y = Some(p.f32(format!("{name}/y"), out_len));
                     lt.argmax = Some(p.u32(format!("{name}/argmax"), out_len));
                 }
-                Layer::AvgPool2d { .. } => lt.y = Some(p.f32(format!("{name}/y"), out_len)),
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                    lt.y = Some(p.f32(format!("{name}/y"), out_len))
+                }
                 Layer::Dropout { .. } if training => lt.y = Some(p.f32(format!("{name}/y"), out_len)),
                 Layer::BatchNorm { .. } => {
                     lt.y = Some(p.f32(format!("{name}/y"), out_len));
@@ -363,7 +365,9 @@ impl Graph {
                 Layer::MaxPool2d { .. } => {
                     ops.push(Op::MaxPool { x: input, y, argmax: lt.argmax.unwrap(), g: window(l, batch) })
                 }
-                Layer::AvgPool2d { .. } => ops.push(Op::AvgPool { x: input, y, g: window(l, batch) }),
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
+                    ops.push(Op::AvgPool { x: input, y, g: window(l, batch) })
+                }
                 Layer::Dropout { rate } if mode == Mode::Train => ops.push(Op::Dropout {
                     x: input,
                     y,
@@ -508,7 +512,7 @@ impl Graph {
                         ops.push(Op::MaxPoolGrad { dy, argmax: lt.argmax.unwrap(), dx, g: window(l, batch) });
                     }
                 }
-                Layer::AvgPool2d { .. } => {
+                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
                     if let Some(dx) = dx {
                         ops.push(Op::AvgPoolGrad { dy, dx, g: window(l, batch) });
                     }
@@ -656,6 +660,11 @@ fn window(l: &Resolved, batch: usize) -> Window {
         Layer::Conv2d { kernel, strides, padding, .. } => (kernel, strides, padding),
         Layer::MaxPool2d { pool, strides, padding } | Layer::AvgPool2d { pool, strides, padding } => {
             (pool, strides.unwrap_or(pool), padding)
+        }
+        // One window: the whole image.
+        Layer::GlobalAvgPool2d => {
+            let image = super::model::Size2::Rect([h, w]);
+            (image, image, super::ops::Padding::Valid)
         }
         _ => unreachable!("not a windowed layer"),
     };
