@@ -296,17 +296,23 @@ fn the_tolerance_is_tight_enough_to_see_a_wrong_padding_split() {
     assert!(!judge("shifted", &case, &[("y", data(&c["y"]))], None).is_empty());
 }
 
+/// The cases of `keras-ops-extra.json` (Keras's results for the ops beyond the report's models)
+/// whose op is `op`.
+fn extra_cases(op: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
+            .unwrap();
+    let golden: Value = serde_json::from_str(&text).unwrap();
+    golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == op).cloned().collect()
+}
+
 /// Keras's learning-rate schedules (`keras-ops-extra.json`, from `../shared/golden/`): the rate
 /// Keras uses at each listed step, against `Schedule::rate`.
 #[test]
 fn schedules_match_keras_step_by_step() {
     use gpu_fmnist::graph::lr::Schedule;
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
-            .unwrap();
-    let golden: Value = serde_json::from_str(&text).unwrap();
     let mut seen = Vec::new();
-    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "lr_schedule") {
+    for c in &extra_cases("lr_schedule") {
         let name = c["name"].as_str().unwrap();
         let k = &c["config"];
         let f = |key: &str| k[key].as_f64().unwrap();
@@ -350,13 +356,9 @@ fn schedules_match_keras_step_by_step() {
 #[test]
 fn adamw_matches_keras_step_by_step() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
-            .unwrap();
-    let golden: Value = serde_json::from_str(&text).unwrap();
     let mut fails = Vec::new();
     let mut seen = 0;
-    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "optimizer") {
+    for c in &extra_cases("optimizer") {
         let cfg = &c["config"];
         let f = |k: &str| cfg[k].as_f64().unwrap() as f32;
         let opt = Optimizer::Adam {
@@ -388,13 +390,9 @@ fn adamw_matches_keras_step_by_step() {
 #[test]
 fn label_smoothing_matches_keras() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
-            .unwrap();
-    let golden: Value = serde_json::from_str(&text).unwrap();
     let mut fails = Vec::new();
     let mut seen = 0;
-    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "softmax_xent_smoothed") {
+    for c in &extra_cases("softmax_xent_smoothed") {
         let classes = shape(&c["logits"])[1];
         let labels: Vec<u32> =
             c["labels"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap() as u32).collect();
@@ -426,13 +424,9 @@ fn label_smoothing_matches_keras() {
 #[test]
 fn global_average_pooling_matches_keras() {
     let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras-ops-extra.json"))
-            .unwrap();
-    let golden: Value = serde_json::from_str(&text).unwrap();
     let mut fails = Vec::new();
     let mut seen = 0;
-    for c in golden["cases"].as_array().unwrap().iter().filter(|c| c["op"] == "global_avgpool") {
+    for c in &extra_cases("global_avgpool") {
         let s = shape(&c["x"]);
         let (batch, h, w, ch) = (s[0], s[1], s[2], s[3]);
         let g = Window::new(batch, (h, w, ch), (h, w), (h, w), Padding::Valid).unwrap();
