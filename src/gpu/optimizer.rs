@@ -82,7 +82,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     }
                     Ok(Some(parent))
                 };
-            let g = sibling(&|t| Some(t.g))?.unwrap_or(arena);
+            let g = sibling(&|t| Some(t.g))?.ok_or_else(|| anyhow::anyhow!("an update without gradients"))?;
             let (m, v) = (sibling(&|t| t.m)?, sibling(&|t| t.v)?);
             let mut params = Update { chunks: chunks as u32, a: 0.0, b: 0.0, eps: 0.0, flag: 0 };
             let entry = match *opt {

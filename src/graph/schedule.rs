@@ -149,11 +149,13 @@ impl Graph {
         let views = |suffix: &str| -> Vec<(String, usize)> {
             trainable.iter().map(|w| (format!("{}{suffix}", w.name), w.len())).collect()
         };
-        let (arena, mut values) = p.arena("parameters", &views(""));
-        let mut grads = if training { p.arena("gradients", &views("/grad")).1 } else { vec![] };
+        let (arena, values) = p.arena("parameters", &views(""));
+        let mut values = values.into_iter();
+        let mut grads = if training { p.arena("gradients", &views("/grad")).1 } else { vec![] }.into_iter();
         let slot_count = optimizer.filter(|_| training).map_or(0, |o| o.slots());
-        let mut slots: Vec<Vec<T>> =
-            (0..slot_count).map(|s| p.arena(&format!("slot{s}"), &views(&format!("/slot{s}"))).1).collect();
+        let mut slots: Vec<_> = (0..slot_count)
+            .map(|s| p.arena(&format!("slot{s}"), &views(&format!("/slot{s}"))).1.into_iter())
+            .collect();
         let regularized = trainable.iter().any(|w| w.l2 > 0.0);
         let l2_slots = if regularized { p.tensors[arena.0].len / super::ops::CHUNK } else { 0 };
         let penalties = p.f32("l2 partials", l2_slots.max(1));
@@ -163,10 +165,10 @@ impl Graph {
         for l in &layers {
             let mut lt = LayerTensors::default();
             for w in &l.weights {
+                // The arenas' views come in the order of the trainable weights.
                 let (value, grad, slots) = if w.trainable {
-                    let value = values.remove(0);
-                    let grad = (!grads.is_empty()).then(|| grads.remove(0));
-                    (value, grad, slots.iter_mut().map(|s| s.remove(0)).collect())
+                    let value = values.next().expect("a view per trainable weight");
+                    (value, grads.next(), slots.iter_mut().filter_map(Iterator::next).collect())
                 } else {
                     (p.f32(w.name.clone(), w.len()), None, vec![])
                 };
