@@ -80,4 +80,5 @@ struct State {
     step: u32,    // optimizer steps taken so far (Adam's t − 1; dropout's stream)
     cursor: u32,  // position of this batch's first image in the index buffer
     record: u32,  // row of the records buffer this batch writes
+    epoch: u32,   // the training epoch (from 0): augmentation's draws depend on it
 }

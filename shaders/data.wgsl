@@ -2,16 +2,26 @@
 // Reference: src/cpu/data.rs. Dispatch: src/gpu/data.rs.
 //
 //   gather:    x (B, P) = byte(images, index[cursor + b]·P + p) / 255 (as · (1/255)), y (B) = labels[index[cursor + b]]
-//              images are u8 packed four to a u32 (WGSL has no u8), little-endian
+//              images are u8 packed four to a u32 (WGSL has no u8), little-endian; with augment
+//              on, pixel p of a side×side image reads the source pixel src/data/augment.rs
+//              `source` names for the changes `draw` picks from (seed, state.epoch, image), or 0
+//   Check cases: src/check/cases.rs gather_case (plain and augmented), metrics_case.
 //   confusion: counts (C, C) += how many b have (label, prediction) = (row, column)
 //   record:    records[state.record] = (Σ_b loss[b] / B + Σ penalties, #correct, B); the penalties
 //              summed by a 64-wide tree; then, the step being done, state.step += train,
 //              state.cursor += B, state.record += 1
 
+// Mirrors `Batch` in src/gpu/data.rs.
 struct Batch {
     batch: u32,
-    width: u32,      // gather: pixels per image; argmax, confusion: classes; record: penalty slots
+    width: u32,      // gather: pixels per image; confusion: classes; record: penalty slots
     train: u32,      // record: whether this was an optimizer step
+    side: u32,       // gather: image side (width = side²)
+    augment: u32,    // gather: 1 to augment
+    shift: u32,      // gather: largest translation, pixels
+    flip: u32,       // gather: 1 to mirror half the images
+    erase: f32,      // gather: probability of erasing a rectangle
+    seed: u32,       // gather: seeds the draws
 }
 
 @group(0) @binding(0) var<uniform> p: Batch;
@@ -37,12 +47,51 @@ fn gather(id: Invocation) {
     }
     let b = e / p.width;
     let image = index[state.cursor + b];
-    let byte = image * p.width + e % p.width;
-    let value = (images[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
+    var pixel = i32(e % p.width);
+    if p.augment == 1u {
+        pixel = augmented_source(image, e % p.width);
+    }
+    var value = 0u;
+    if pixel >= 0 {
+        let byte = image * p.width + u32(pixel);
+        value = (images[byte / 4u] >> (8u * (byte % 4u))) & 0xffu;
+    }
     x[e] = f32(value) * (1.0 / 255.0);
     if e % p.width == 0u {
         labels[b] = label_table[image];
     }
+}
+
+// src/data/augment.rs `draw` then `source`: the source pixel of output pixel `out` of `image`
+// this epoch, or −1 where it is zero (padding or the erased rectangle).
+fn augmented_source(image: u32, out: u32) -> i32 {
+    let key = pcg_hash(image ^ pcg_hash(state.epoch ^ pcg_hash(p.seed)));
+    let span = 2u * p.shift + 1u;
+    let dx = i32(pcg_hash(key) % span) - i32(p.shift);
+    let dy = i32(pcg_hash(key + 1u) % span) - i32(p.shift);
+    let flip = p.flip == 1u && (pcg_hash(key + 2u) >> 31u) == 1u;
+    let erased = f32(pcg_hash(key + 3u) >> 8u) * (1.0 / 16777216.0) < p.erase;
+    let lo = p.side / 7u;
+    let hi = p.side / 2u;
+    let h = lo + pcg_hash(key + 4u) % (hi - lo + 1u);
+    let w = lo + pcg_hash(key + 5u) % (hi - lo + 1u);
+    let top = pcg_hash(key + 6u) % (p.side - h + 1u);
+    let left = pcg_hash(key + 7u) % (p.side - w + 1u);
+    let row = out / p.side;
+    let col = out % p.side;
+    if erased && row >= top && row < top + h && col >= left && col < left + w {
+        return -1;
+    }
+    let n = i32(p.side);
+    let r = i32(row) - dy;
+    var c = i32(col) - dx;
+    if r < 0 || r >= n || c < 0 || c >= n {
+        return -1;
+    }
+    if flip {
+        c = n - 1 - c;
+    }
+    return r * n + c;
 }
 
 @compute @workgroup_size(64)

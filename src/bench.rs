@@ -120,7 +120,12 @@ pub fn train_steps(
     reps: usize,
 ) -> anyhow::Result<StepTiming> {
     let config = crate::train::TrainConfig {
-        schedule: spec.training.schedule.clone(),
+        schedule: spec.training.schedule_for(
+            None,
+            spec.training.optimizer.lr(),
+            data.train.len().div_ceil(batch) as u64,
+            1,
+        )?,
         optimizer: spec.training.optimizer,
         spec: spec.clone(),
         epochs: 1,

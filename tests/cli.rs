@@ -552,3 +552,79 @@ fn the_readme_model_file_example_is_a_valid_model() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Total params"), "{stdout}");
 }
+
+/// A model file whose early stopping counts no later epoch as better than the first (its
+/// min_delta is larger than any gain in accuracy): training stops after 1 + patience epochs, the
+/// last checkpoint holds epoch 1's weights (best.safetensors'), and the test figures are theirs.
+#[test]
+fn early_stopping_stops_restores_the_best_weights_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = "[[layers]]\ntype = \"flatten\"\n[[layers]]\ntype = \"dense\"\nunits = 10\n\
+                activation = \"softmax\"\n[training]\nepochs = 6\noptimizer = { name = \"sgd\", lr = 0.05 }\n";
+    let (model, plain_model) = (dir.path().join("tiny-es.toml"), dir.path().join("tiny.toml"));
+    let stopping = "early_stopping = { monitor = \"val_accuracy\", patience = 2, min_delta = 2.0 }\n";
+    std::fs::write(&model, format!("{tiny}{stopping}")).unwrap();
+    std::fs::write(&plain_model, tiny).unwrap();
+    let out = dir.path().join("run");
+    let args = ["train", "--model", model.to_str().unwrap(), "--device", "cpu", "--data-dir", SAMPLE];
+    let plain_args =
+        ["train", "--model", plain_model.to_str().unwrap(), "--device", "cpu", "--data-dir", SAMPLE];
+    let (code, stdout, stderr) = run(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Epoch 3/6") && !stdout.contains("Epoch 4/6"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!((metrics["stopped_early"].as_bool(), metrics["best_epoch"].as_u64()), (Some(true), Some(1)));
+    assert_eq!(metrics["restored_best"], true);
+    let best = gpu_fmnist::train::Checkpoint::load(&out.join("best.safetensors")).unwrap();
+    let last = gpu_fmnist::train::Checkpoint::load(&out.join("model.safetensors")).unwrap();
+    assert_eq!((best.epoch, last.epoch, last.history.len()), (1, 3, 3));
+    assert_eq!(best.values(), last.values(), "the last checkpoint holds the restored weights");
+    // Epoch 3's own weights differ: a run without early stopping to 3 epochs ends elsewhere.
+    let plain = dir.path().join("plain");
+    let (code, _, stderr) =
+        run(&[&plain_args[..], &["--epochs", "3", "--out", plain.to_str().unwrap(), "--save-best"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let third = gpu_fmnist::train::Checkpoint::load(&plain.join("model.safetensors")).unwrap();
+    assert_ne!(third.values(), last.values());
+    // --save-best keeps the epoch of the best validation accuracy.
+    let kept = gpu_fmnist::train::Checkpoint::load(&plain.join("best.safetensors")).unwrap();
+    let accuracies: Vec<f64> = third.history.iter().map(|r| r.val_accuracy).collect();
+    let top = accuracies.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(accuracies.iter().position(|&a| a == top).unwrap() + 1, kept.epoch);
+    // And the test figures are those of the restored weights.
+    let (code, stdout, stderr) = run(&[
+        "eval",
+        "--checkpoint",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--data-dir",
+        SAMPLE,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(eval["accuracy"], metrics["test_accuracy"]);
+    assert_one_line_error(&[&args[..], &["--early-stopping", "0"]].concat(), "--early-stopping");
+}
+
+/// `--lr-schedule plateau` lowers the rate after epochs without a better validation loss, as
+/// recorded in metrics.json; `--augment` is recorded too, and a bad one is a one-line error.
+#[test]
+fn plateau_and_augment_flags_are_used_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let base =
+        ["train", "--device", "cpu", "--data-dir", SAMPLE, "--epochs", "2", "--out", out.to_str().unwrap()];
+    let extra = ["--lr-schedule", "plateau:patience=1,factor=0.5", "--augment", "shift=1,flip,erase=0.5"];
+    let (code, stdout, stderr) = run(&[&base[..], &extra[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("augment shift=1,flip,erase=0.5"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["schedule"]["name"], "plateau");
+    assert_eq!(metrics["augment"], "shift=1,flip,erase=0.5");
+    assert_one_line_error(&[&base[..], &["--augment", "rotate=3"]].concat(), "--augment");
+    assert_one_line_error(&[&base[..], &["--lr-schedule", "plateau:factor=3"]].concat(), "factor");
+}

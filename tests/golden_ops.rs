@@ -112,7 +112,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let mut inputs = vec![
         (w, Data::F32(param)),
         (state, Data::U32(vec![0, 0, 0])),
-        (rates, Data::F32(opt.step_rates(0, steps, &gpu_fmnist::graph::lr::Schedule::Constant))),
+        (rates, Data::F32(opt.step_rates(0, steps, &gpu_fmnist::graph::lr::Schedule::Constant, &[]))),
     ];
     let mut ops = Vec::new();
     for (s, g_values) in grads[..steps].iter().enumerate() {

@@ -71,6 +71,10 @@ fn every_layer() -> ModelSpec {
             batch_size: 32,
             schedule: Default::default(),
             label_smoothing: 0.0,
+            augment: Default::default(),
+            lr_schedule: None,
+            early_stopping: None,
+            save_best: false,
         },
     }
 }
@@ -105,8 +109,8 @@ fn a_model_with_every_layer_learns_on_lavapipe() {
     assert!(h[3].train_loss < h[0].train_loss && h[3].val_accuracy > 0.5, "{h:?}");
 }
 
-/// A model with what the report's models lack: global average pooling, label smoothing, AdamW
-/// and a cosine schedule with warm-up (over a short run, so that 20 steps see the rate move).
+/// A model with what the report's models lack: global average pooling, label smoothing, AdamW,
+/// augmentation (translation, flip, erasing) and a cosine schedule with warm-up (over a short run, so that 20 steps see the rate move).
 /// No BatchNorm, and a strided convolution: behind a 28×28 convolution, BatchNorm's and the
 /// bias's gradients sum 25,088 rows with cancellation (GAP hands every pixel the same 1/784 of
 /// the gradient), and Adam's first steps (about lr·sign(g)) turned those last-digit differences
@@ -138,6 +142,10 @@ fn beyond_the_report() -> ModelSpec {
                 warmup_steps: 5,
             },
             label_smoothing: 0.1,
+            augment: gpu_fmnist::data::Augment { shift: 2, flip: true, erase: 0.5 },
+            lr_schedule: None,
+            early_stopping: None,
+            save_best: false,
         },
     }
 }
@@ -461,4 +469,32 @@ fn a_checkpoint_of_another_model_or_with_other_tensors_is_refused() {
     let mut rate = good;
     rate.spec.layers[3] = Layer::Dropout { rate: 1.0 };
     assert!(shown(&rate).contains("rate"), "{}", shown(&rate));
+}
+
+/// Augmentation changes what training sees and nothing that evaluation sees: with the same
+/// weights, the validation loss is the same bit for bit with augmentation on or off, while the
+/// first training step's loss differs; and the augmented training steps are the same on the CPU
+/// and on lavapipe (the draws are integer functions of seed, epoch and image).
+#[test]
+fn augmentation_is_for_training_only_and_the_same_on_both_paths() {
+    let data = sample();
+    let mut on = mlp();
+    on.training.augment = gpu_fmnist::data::Augment { shift: 2, flip: true, erase: 0.5 };
+    let cpu = Executor::Cpu { threads: 1 };
+    let mut plain = Trainer::new(&cpu, &data, config(mlp(), 1, 3), None).unwrap();
+    let mut augmented = Trainer::new(&cpu, &data, config(on.clone(), 1, 3), None).unwrap();
+    let (a, b) = (plain.evaluate(SplitName::Val).unwrap(), augmented.evaluate(SplitName::Val).unwrap());
+    assert_eq!((a.loss.to_bits(), a.confusion), (b.loss.to_bits(), b.confusion));
+    let (first_plain, first_augmented) = (plain.run_steps(3).unwrap(), augmented.run_steps(3).unwrap());
+    assert_ne!(first_plain[0], first_augmented[0], "the augmented batch is another batch");
+    // A later epoch draws other images: the same weights see other losses.
+    let mut later = Trainer::new(&cpu, &data, config(on.clone(), 2, 3), None).unwrap();
+    later.epoch = 1;
+    assert_ne!(later.run_steps(1).unwrap()[0], first_augmented[0]);
+    let gpu = vulkan();
+    let mut on_gpu = Trainer::new(&gpu, &data, config(on, 1, 3), None).unwrap();
+    let losses = on_gpu.run_steps(3).unwrap();
+    for (c, g) in first_augmented.iter().zip(&losses) {
+        assert!((c - g).abs() <= 1e-6 * c.abs().max(1.0), "CPU {first_augmented:?} vs lavapipe {losses:?}");
+    }
 }

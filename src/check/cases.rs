@@ -3,7 +3,7 @@
 
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
-use crate::data::pack_bytes;
+use crate::data::{pack_bytes, Augment};
 use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;
@@ -43,7 +43,7 @@ impl Builder {
 
     /// The loop state.
     fn state(&mut self, step: u32, cursor: u32, record: u32) -> T {
-        self.input_u32("state", State { step, cursor, record }.words().to_vec())
+        self.input_u32("state", State { step, cursor, record, epoch: 0 }.words().to_vec())
     }
 
     /// An output written by the op: poisoned on the GPU first.
@@ -268,11 +268,14 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
 
     for _ in 0..random_shapes {
         let (images, rows) = (rng.range(1, 40), rng.range(1, 70));
-        out.push(gather_case(rng, images, 784));
+        out.push(gather_case(rng, images, 28, false));
+        let (batch, side) = (rng.range(1, 40), rng.range(7, 31));
+        out.push(gather_case(rng, batch, side, true));
         out.push(metrics_case(rng, rows, 10));
     }
     if full {
-        out.push(gather_case(rng, 32, 784));
+        out.push(gather_case(rng, 32, 28, false));
+        out.push(gather_case(rng, 32, 28, true));
         out.push(metrics_case(rng, 32, 10));
     }
     out
@@ -796,7 +799,7 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     let (first, row) = (rng.below(3000) as u64, rng.below(8));
     let step = first + row as u64;
     let state = b.state(step as u32, 0, row as u32);
-    let rates = b.input("rates", opt.step_rates(first, 8, &crate::graph::lr::Schedule::Constant));
+    let rates = b.input("rates", opt.step_rates(first, 8, &crate::graph::lr::Schedule::Constant, &[]));
     let lens = [len, rng.range(1, 300), rng.range(1, 40)];
     let l2 = [0.0, *rng.pick(&[1e-6, 1e-4, 0.01]), *rng.pick(&[1e-4, 0.1])];
     let mut values = |lo: f32, hi: f32| lens.map(|n| rng.vec(n, lo, hi));
@@ -848,7 +851,10 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
     b.case("optimizer", "update", shape, vec![op], None)
 }
 
-fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
+/// A batch of `side`×`side` images from a random place of a shuffled split; with `augment`,
+/// random settings of every change (each image's own draw, at a random epoch).
+fn gather_case(rng: &mut Rng, batch: usize, side: usize, augment: bool) -> Case {
+    let pixels = side * side;
     let mut b = Builder::new();
     let n_images = batch + rng.range(0, 50);
     let bytes: Vec<u8> = (0..n_images * pixels).map(|_| rng.below(256) as u8).collect();
@@ -858,11 +864,19 @@ fn gather_case(rng: &mut Rng, batch: usize, pixels: usize) -> Case {
     rng.shuffle(&mut order);
     let cursor = rng.below(n_images - batch + 1) as u32;
     let index = b.input_u32("index", order);
-    let state = b.state(0, cursor, 0);
+    let epoch = rng.below(1000) as u32;
+    let state = b.input_u32("state", State { step: 0, cursor, record: 0, epoch }.words().to_vec());
     let x = b.output("x", batch * pixels, Rule::Exact);
     let y = b.output_u32("y", batch);
-    let op = Op::Gather { images, labels, index, state, x, y, batch, pixels };
-    b.case("data", "gather", format!("{batch}×{pixels} of {n_images} from {cursor}"), vec![op], None)
+    let augment = augment.then(|| Augment {
+        shift: rng.range(0, 4) as u32,
+        flip: rng.below(2) == 0,
+        erase: *rng.pick(&[0.0, 0.3, 1.0]),
+    });
+    let seed = rng.next_u64() as u32;
+    let op = Op::Gather { images, labels, index, state, x, y, batch, pixels, augment, seed };
+    let what = augment.map_or(String::new(), |a| format!(" augmented {a} epoch {epoch}"));
+    b.case("data", "gather", format!("{batch}×{pixels} of {n_images} from {cursor}{what}"), vec![op], None)
 }
 
 /// Predictions (with ties among the logits), confusion counts and the batch record.
@@ -885,7 +899,8 @@ fn metrics_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
     let counts = b.in_out_u32("confusion", (0..classes * classes).map(|_| rng.below(5) as u32).collect());
     let records = b.in_out("records", vec![0.0; 12], Rule::Sum { k: batch * classes + slots });
     // Record writes the row the state names, then advances the state.
-    let state = b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row }.words().to_vec());
+    let state =
+        b.in_out_u32("state", State { step: 7, cursor: 5, record: record_row, epoch: 2 }.words().to_vec());
     // Training steps add penalties and advance the optimizer step; evaluation steps neither.
     let train = rng.below(2) == 0;
     let ops = vec![

@@ -1,5 +1,6 @@
 //! Argument parsing and the commands. Everything that prints lives here.
 
+mod augment;
 mod bench;
 mod check;
 mod data;
@@ -79,6 +80,9 @@ enum Command {
     },
     /// Find Fashion-MNIST, validate it, and print its splits, class counts and pixel statistics.
     Data(DataDirArg),
+    /// Write a PNG grid of training images as augmentation changes them in successive epochs:
+    /// what the model sees.
+    AugmentPreview(augment::AugmentPreviewArgs),
     /// List every adapter wgpu finds, with the limits and features that matter for compute.
     Devices(DevicesArgs),
     /// Run every kernel on the GPU and on the CPU reference with the same random inputs, and
@@ -197,6 +201,22 @@ pub struct TrainArgs {
     /// (1 − ε)·onehot + ε/10.
     #[arg(long, value_name = "EPSILON")]
     label_smoothing: Option<f32>,
+    /// Random changes to the training images, drawn per (seed, epoch, image) on the device:
+    /// `shift=N` (translate by up to N pixels), `flip` (mirror half), `erase=P` (zero a
+    /// rectangle with probability P), comma-separated, or `none`. Evaluation never augments.
+    #[arg(long, value_name = "SPEC")]
+    augment: Option<String>,
+    /// Stop when the validation loss (see --monitor) has not improved for PATIENCE epochs,
+    /// and go back to the best epoch's weights (Keras's EarlyStopping, restore_best_weights).
+    #[arg(long, value_name = "PATIENCE")]
+    early_stopping: Option<usize>,
+    /// What early stopping watches.
+    #[arg(long, value_parser = ["val_loss", "val_accuracy"], requires = "early_stopping")]
+    monitor: Option<String>,
+    /// Keep the best epoch by validation accuracy (or by early stopping's monitor) as
+    /// best.safetensors beside the last checkpoint.
+    #[arg(long)]
+    save_best: bool,
     /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
     #[arg(long)]
     seed: Option<u64>,
@@ -266,6 +286,7 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Data(args) => data::run(args.data_dir.as_deref()),
+        Command::AugmentPreview(args) => augment::run(&args),
         Command::Devices(args) => devices::run(args.device),
         Command::Bench(args) => bench::run(&args),
         Command::Experiment(args) => experiment::run(&args),

@@ -111,8 +111,12 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             "--resume continues a run as it was: drop --batch-size, --optimizer, --lr, --momentum, --weight-decay and --seed"
         );
         anyhow::ensure!(
-            args.lr_schedule.is_none() && args.label_smoothing.is_none(),
-            "--resume continues a run as it was, its schedule and loss included: drop --lr-schedule and --label-smoothing"
+            args.lr_schedule.is_none()
+                && args.label_smoothing.is_none()
+                && args.augment.is_none()
+                && args.early_stopping.is_none()
+                && !args.save_best,
+            "--resume continues a run as it was, its schedule, loss, augmentation and callbacks included: drop --lr-schedule, --label-smoothing, --augment, --early-stopping and --save-best"
         );
         anyhow::ensure!(
             config.epochs > c.epoch,
@@ -134,18 +138,31 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     if let Some(eps) = args.label_smoothing {
         config.spec.training.label_smoothing = eps;
     }
+    if let Some(text) = &args.augment {
+        config.spec.training.augment = crate::data::Augment::parse(text)?;
+    }
+    if let Some(patience) = args.early_stopping {
+        anyhow::ensure!(patience >= 1, "--early-stopping takes a patience of at least 1 epoch");
+        let monitor = crate::graph::callbacks::Monitor::parse(args.monitor.as_deref().unwrap_or("val_loss"))?;
+        config.spec.training.early_stopping = Some(crate::graph::callbacks::EarlyStopping {
+            monitor,
+            patience,
+            min_delta: 0.0,
+            restore_best: true,
+        });
+    }
+    config.spec.training.save_best |= args.save_best;
     let eps = config.spec.training.label_smoothing;
     anyhow::ensure!((0.0..1.0).contains(&eps), "label smoothing must be at least 0 and below 1, not {eps}");
     // Everything that can fail on bad input fails before the run directory exists.
     let data = FashionMnist::load(data_dir)?;
     config.schedule.validate()?;
-    if let Some(text) = &args.lr_schedule {
-        // The short form spans this run: its steps per epoch and its epochs.
+    if resume.is_none() {
+        // The short form (the flag's, or the model's) spans this run's epochs.
         let per_epoch = data.train.len().div_ceil(config.batch_size.max(1)) as u64;
-        let total = per_epoch * config.epochs as u64;
-        // The learning rate as written (0.1, not f32's 0.10000000149011612).
-        let lr: f64 = config.optimizer.lr().to_string().parse()?;
-        config.schedule = crate::graph::lr::Schedule::parse(text, lr, per_epoch, total)?;
+        let text = args.lr_schedule.as_deref().or(config.spec.training.lr_schedule.as_deref());
+        config.schedule =
+            config.spec.training.schedule_for(text, config.optimizer.lr(), per_epoch, config.epochs)?;
     }
     anyhow::ensure!(
         config.batch_size <= data.train.len(),
@@ -164,13 +181,17 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     );
     let params = config.spec.parameters()?;
     println!(
-        "model: {} ({} parameters), {}{}, batch {}, {} epochs, seed {}; writing to {}",
+        "model: {} ({} parameters), {}{}{}, batch {}, {} epochs, seed {}; writing to {}",
         config.spec.name,
         crate::graph::model::group(params),
         config.optimizer,
         match config.schedule {
             crate::graph::lr::Schedule::Constant => String::new(),
             ref s => format!(", learning rate {s}"),
+        },
+        match config.spec.training.augment {
+            a if a.is_on() => format!(", augment {a}"),
+            _ => String::new(),
         },
         config.batch_size,
         config.epochs,

@@ -1,25 +1,35 @@
 //! Reference for shaders/data.wgsl: batches in (gather), metrics out (argmax, confusion, record).
 
+use crate::data::augment::{draw, source, Augment};
 use crate::data::byte;
 use crate::graph::ops::Record;
 
-/// x (B, P) = the images index[cursor..cursor + B] scaled by 1/255 (a multiply, as on the GPU);
-/// y (B) their labels.
-pub fn gather(
-    images: &[u32],
-    labels: &[u32],
-    index: &[u32],
-    cursor: usize,
-    pixels: usize,
-    x: &mut [f32],
-    y: &mut [u32],
-) {
+/// Where [`gather`] reads from: the split's tensors and the step's position in it.
+pub struct Source<'a> {
+    pub images: &'a [u32],
+    pub labels: &'a [u32],
+    pub index: &'a [u32],
+    pub cursor: usize,
+    /// The epoch the augmentation draws for.
+    pub epoch: u32,
+}
+
+/// x (B, P) = the images index[cursor..cursor + B] scaled by 1/255 (a multiply, as on the GPU),
+/// each changed as [`draw`] picks for (seed, epoch, image) when `augment` is given (square
+/// images); y (B) their labels.
+pub fn gather(s: &Source, pixels: usize, augment: Option<(&Augment, u32)>, x: &mut [f32], y: &mut [u32]) {
+    let side = (pixels as f64).sqrt() as u32;
     for (b, (row, label)) in x.chunks_exact_mut(pixels).zip(y.iter_mut()).enumerate() {
-        let image = index[cursor + b] as usize;
+        let image = s.index[s.cursor + b] as usize;
+        let d = augment.map(|(a, seed)| draw(a, seed, s.epoch, image as u32, side));
         for (p, v) in row.iter_mut().enumerate() {
-            *v = byte(images, image * pixels + p) as f32 * (1.0 / 255.0);
+            let from = match &d {
+                None => Some(p),
+                Some(d) => source(d, side, p as u32 / side, p as u32 % side),
+            };
+            *v = from.map_or(0.0, |q| byte(s.images, image * pixels + q) as f32 * (1.0 / 255.0));
         }
-        *label = labels[image];
+        *label = s.labels[image];
     }
 }
 

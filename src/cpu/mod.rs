@@ -176,20 +176,26 @@ impl CpuEngine {
     /// Runs one op.
     pub fn exec(&mut self, op: &Op) -> anyhow::Result<()> {
         match *op {
-            Op::Gather { images, labels, index, state, x, y, batch, pixels } => {
-                let cursor = self.u(state)[1] as usize;
+            Op::Gather { images, labels, index, state, x, y, batch, pixels, augment, seed } => {
+                let st = State::from_words(self.u(state));
+                let cursor = st.cursor as usize;
                 anyhow::ensure!(
                     cursor + batch <= self.u(index).len(),
                     "a batch at image {cursor} runs past the end of a split of {} images",
                     self.u(index).len()
                 );
                 let (mut xs, mut ys) = (self.take_f(x), self.take_u(y));
-                data::gather(
-                    self.u(images),
-                    self.u(labels),
-                    self.u(index),
+                let from = data::Source {
+                    images: self.u(images),
+                    labels: self.u(labels),
+                    index: self.u(index),
                     cursor,
+                    epoch: st.epoch,
+                };
+                data::gather(
+                    &from,
                     pixels,
+                    augment.as_ref().map(|a| (a, seed)),
                     &mut xs[..batch * pixels],
                     &mut ys[..batch],
                 );

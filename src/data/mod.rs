@@ -4,11 +4,13 @@
 //! set; the 10,000 `t10k` images are the test set. A smaller set (such as `data/sample/`)
 //! holds out its first 10% of training images for validation instead.
 
+pub mod augment;
 pub mod idx;
 pub mod image;
 
 use std::path::{Path, PathBuf};
 
+pub use augment::Augment;
 pub use idx::{read_idx, Idx, IdxError};
 
 /// Image side length in pixels; Fashion-MNIST images are 28×28 grayscale bytes.

@@ -15,6 +15,8 @@
 //! | `pooling` | `max`, `avg` | the kind of every pooling layer |
 //! | `epochs` | number | passes over the training set |
 //! | `batch_size` | number | images per step |
+//! | `augment` | `"shift=2,flip,erase=0.25"`, `"none"` | the training images' augmentation (`train --augment`) |
+//! | `schedule` | `"cosine:warmup=1"`, `"constant"`, … | the learning-rate schedule, in `train --lr-schedule`'s form |
 
 use crate::graph::model::{Activation, Layer};
 use crate::graph::{ModelSpec, Optimizer, Padding};
@@ -33,6 +35,8 @@ pub const KNOBS: &[&str] = &[
     "pooling",
     "epochs",
     "batch_size",
+    "augment",
+    "schedule",
 ];
 
 /// A knob's value as the study file wrote it.
@@ -173,6 +177,13 @@ pub fn apply(spec: &mut ModelSpec, knob: &str, value: &Value) -> anyhow::Result<
                 }
             }
             spec.layers.retain(|l| !matches!(l, Layer::Dropout { rate } if *rate == 0.0));
+        }
+        "augment" => spec.training.augment = crate::data::Augment::parse(&value.label())?,
+        "schedule" => {
+            let text = value.label();
+            // Checked here, resolved against each trial's epochs when it runs.
+            crate::graph::lr::Schedule::parse(&text, 0.001, 100, 1000)?;
+            spec.training.lr_schedule = Some(text);
         }
         "batchnorm" => {
             let on = match value {

@@ -187,7 +187,7 @@ impl Study {
             "name: `{name}` must be letters, digits, `.` and `-`"
         );
         let base_path = match (file.base.as_str(), dir) {
-            ("mlp" | "cnn", _) | (_, None) => file.base.clone(),
+            ("mlp" | "cnn" | "strong", _) | (_, None) => file.base.clone(),
             (p, Some(d)) => d.join(p).to_string_lossy().into_owned(),
         };
         let base = ModelSpec::load(&base_path).map_err(|e| anyhow::anyhow!("base: {e}"))?;
@@ -485,8 +485,10 @@ impl Runner<'_> {
         events.trial_start(study, trial);
         let ckpt_path = tdir.join("model.safetensors");
         let resume = if ckpt_path.exists() { Some(Checkpoint::load(&ckpt_path)?) } else { None };
+        let t = &trial.spec.training;
+        let per_epoch = data.train.len().div_ceil(t.batch_size.max(1)) as u64;
         let config = TrainConfig {
-            schedule: trial.spec.training.schedule.clone(),
+            schedule: t.schedule_for(None, t.optimizer.lr(), per_epoch, trial.epochs)?,
             optimizer: trial.spec.training.optimizer,
             epochs: trial.epochs,
             batch_size: trial.spec.training.batch_size,

@@ -36,6 +36,32 @@ pub enum Schedule {
     /// `PiecewiseConstantDecay`: `values[0]` up to and including step `boundaries[0]`,
     /// `values[1]` up to `boundaries[1]`, …, the last value after the last boundary.
     Piecewise { boundaries: Vec<u64>, values: Vec<f64> },
+    /// `ReduceLROnPlateau` (a Keras callback, here a schedule): the optimizer's rate, × `factor`
+    /// each time the validation loss has not improved on its best by more than `min_delta` for
+    /// `patience` epochs, then `cooldown` epochs of rest; never below `min_lr`. A pure function
+    /// of the validation losses so far ([`Schedule::plateau_rate`]), so a resumed run agrees.
+    Plateau {
+        #[serde(default = "plateau_factor")]
+        factor: f64,
+        #[serde(default = "plateau_patience")]
+        patience: usize,
+        #[serde(default = "plateau_min_delta")]
+        min_delta: f64,
+        #[serde(default)]
+        cooldown: usize,
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+fn plateau_factor() -> f64 {
+    0.1
+}
+fn plateau_patience() -> usize {
+    10
+}
+fn plateau_min_delta() -> f64 {
+    1e-4
 }
 
 impl Schedule {
@@ -63,7 +89,33 @@ impl Schedule {
                 let i = boundaries.iter().take_while(|&&b| step > b).count();
                 values[i.min(values.len() - 1)]
             }
+            Schedule::Plateau { .. } => lr,
         }
+    }
+
+    /// The learning rate after the epochs whose validation losses are `val_losses`, as Keras's
+    /// `ReduceLROnPlateau` (mode `min`) sets it at their ends; `lr` for any other schedule.
+    pub fn plateau_rate(&self, lr: f64, val_losses: &[f64]) -> f64 {
+        let Schedule::Plateau { factor, patience, min_delta, cooldown, min_lr } = *self else { return lr };
+        let (mut lr, mut best, mut wait, mut rest) = (lr, f64::INFINITY, 0, 0);
+        for &current in val_losses {
+            if rest > 0 {
+                rest -= 1;
+                wait = 0;
+            }
+            if current < best - min_delta {
+                best = current;
+                wait = 0;
+            } else if rest == 0 {
+                wait += 1;
+                if wait >= patience && lr > min_lr as f32 as f64 {
+                    lr = (lr * factor).max(min_lr);
+                    rest = cooldown;
+                    wait = 0;
+                }
+            }
+        }
+        lr
     }
 
     /// A one-line error where the schedule cannot be used.
@@ -90,6 +142,14 @@ impl Schedule {
                     "a piecewise schedule's boundaries increase"
                 );
             }
+            Schedule::Plateau { factor, patience, min_lr, .. } => {
+                anyhow::ensure!(
+                    *factor > 0.0 && *factor < 1.0,
+                    "a plateau schedule's factor is between 0 and 1"
+                );
+                anyhow::ensure!(*patience > 0, "a plateau schedule needs patience ≥ 1");
+                anyhow::ensure!(*min_lr >= 0.0, "a plateau schedule's min_lr is ≥ 0");
+            }
         }
         Ok(())
     }
@@ -97,7 +157,9 @@ impl Schedule {
     /// The command line's short form, for a run of `total_steps` steps (`steps_per_epoch` an
     /// epoch) whose optimizer's learning rate is `lr`: `constant`; `cosine[:warmup=E][,alpha=A]`
     /// (warm-up from 0 over E epochs, then a half cosine over the rest of the run down to A × lr);
-    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs, default 1).
+    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs, default 1);
+    /// `plateau[:factor=F][,patience=P][,min_lr=M][,cooldown=C]` (Keras's ReduceLROnPlateau on the
+    /// validation loss; defaults 0.1, 10, 0, 0).
     pub fn parse(text: &str, lr: f64, steps_per_epoch: u64, total_steps: u64) -> anyhow::Result<Schedule> {
         let (kind, args) = text.split_once(':').unwrap_or((text, ""));
         let mut options = std::collections::BTreeMap::new();
@@ -117,8 +179,11 @@ impl Schedule {
             "constant" => &[],
             "cosine" => &["warmup", "alpha"],
             "exponential" => &["rate", "every", "staircase"],
+            "plateau" => &["factor", "patience", "min_lr", "cooldown"],
             other => {
-                anyhow::bail!("--lr-schedule: `{other}` is not a schedule (constant, cosine, exponential)")
+                anyhow::bail!(
+                    "--lr-schedule: `{other}` is not a schedule (constant, cosine, exponential, plateau)"
+                )
             }
         };
         if let Some(k) = options.keys().find(|k| !known.contains(k)) {
@@ -135,6 +200,20 @@ impl Schedule {
                     alpha: number("alpha", 0.0)?,
                     warmup_target: (warmup > 0).then_some(lr),
                     warmup_steps: warmup,
+                }
+            }
+            "plateau" => {
+                let whole = |key: &str, default: f64| -> anyhow::Result<usize> {
+                    let n = number(key, default)?;
+                    anyhow::ensure!(n >= 0.0 && n.fract() == 0.0, "--lr-schedule: {key} is a whole number");
+                    Ok(n as usize)
+                };
+                Schedule::Plateau {
+                    factor: number("factor", 0.1)?,
+                    patience: whole("patience", 10.0)?,
+                    min_delta: plateau_min_delta(),
+                    cooldown: whole("cooldown", 0.0)?,
+                    min_lr: number("min_lr", 0.0)?,
                 }
             }
             _ => Schedule::Exponential {
@@ -171,6 +250,9 @@ impl std::fmt::Display for Schedule {
                 )
             }
             Schedule::Piecewise { boundaries, values } => write!(f, "piecewise {values:?} at {boundaries:?}"),
+            Schedule::Plateau { factor, patience, .. } => {
+                write!(f, "×{factor} after {patience} epochs without a lower validation loss")
+            }
         }
     }
 }
@@ -187,8 +269,34 @@ mod tests {
         assert!(s.rate(0.1, 999) < 1e-4);
         let e = Schedule::parse("exponential:rate=0.5,every=2,staircase", 0.1, 100, 1000).unwrap();
         assert_eq!((e.rate(0.1, 199), e.rate(0.1, 200)), (0.1, 0.05));
-        for bad in ["cosine:warmup=10", "cosine:beta=1", "exponential", "linear", "cosine:alpha=x"] {
+        let p = Schedule::parse("plateau:patience=2,factor=0.5", 0.1, 100, 1000).unwrap();
+        assert_eq!(p.rate(0.1, 500), 0.1);
+        for bad in [
+            "cosine:warmup=10",
+            "cosine:beta=1",
+            "exponential",
+            "linear",
+            "cosine:alpha=x",
+            "plateau:factor=2",
+        ] {
             assert!(Schedule::parse(bad, 0.1, 100, 1000).is_err(), "{bad}");
         }
+    }
+
+    /// Keras's ReduceLROnPlateau, followed by hand on a constructed history: patience 2, factor
+    /// 0.5, cooldown 1, min_lr 0.02, min_delta 1e-4.
+    #[test]
+    fn plateau_follows_keras_on_a_constructed_history() {
+        let p = Schedule::Plateau { factor: 0.5, patience: 2, min_delta: 1e-4, cooldown: 1, min_lr: 0.02 };
+        let losses = [1.0, 0.9, 0.95, 0.9, 0.89995, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8];
+        // Epoch by epoch: best 1.0, 0.9; wait 1, 2 → 0.05 (rest 1); the rest ends and 0.89995 is
+        // no better by 1e-4: wait 1; 0.7 best; wait 1, 2 → 0.025; rest, wait 1, 2 → 0.02 (the
+        // floor); rest, wait 1, 2: at min_lr already, it stays.
+        let want = [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.02, 0.02, 0.02, 0.02];
+        for (n, w) in want.iter().enumerate() {
+            let got = p.plateau_rate(0.1, &losses[..n]);
+            assert!((got - w).abs() < 1e-12, "after {n} epochs: {got} ≠ {w}");
+        }
+        assert_eq!(Schedule::Constant.plateau_rate(0.1, &losses), 0.1);
     }
 }

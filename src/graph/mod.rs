@@ -1,6 +1,7 @@
 //! The graph layer: ops and tensors, and the schedule built from a model. It knows shapes, not
 //! wgpu: `cpu` and `gpu` are two executors ([`Engine`]s) of the same [`Program`].
 
+pub mod callbacks;
 pub mod lr;
 pub mod model;
 pub mod ops;

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::callbacks::{EarlyStopping, Monitor};
 use super::ops::{Act, Optimizer, Padding, Window};
-use crate::data::{CLASSES, SIDE};
+use crate::data::{Augment, CLASSES, SIDE};
 use crate::rng::Rng;
 
 /// A layer's activation. Softmax is allowed on the last layer only, where it is fused with the
@@ -177,6 +178,49 @@ pub struct TrainDefaults {
     /// Label smoothing ε of the cross-entropy (Keras's `label_smoothing`; 0: none): the target
     /// is (1 − ε)·onehot + ε/10, in training and evaluation alike.
     pub label_smoothing: f32,
+    /// Random changes to the training images (translation, flip, erasing; default: none).
+    pub augment: Augment,
+    /// The command line's short form of a schedule (`cosine:warmup=1`, …), resolved against
+    /// the run's epochs and batch size; it takes the place of `schedule` when given.
+    pub lr_schedule: Option<String>,
+    /// Stop when the validation loss (or accuracy) stops improving (default: never).
+    pub early_stopping: Option<EarlyStopping>,
+    /// Keep the best epoch's checkpoint as `best.safetensors` beside the last one: best by
+    /// validation accuracy, or by early stopping's monitor when that restores the best weights.
+    pub save_best: bool,
+}
+
+impl TrainDefaults {
+    /// What decides which epoch `best.safetensors` keeps, and its min_delta, when one is kept.
+    pub fn best_rule(&self) -> Option<(Monitor, f64)> {
+        match self.early_stopping {
+            Some(e) if e.restore_best => Some((e.monitor, e.min_delta)),
+            _ => self.save_best.then_some((Monitor::ValAccuracy, 0.0)),
+        }
+    }
+
+    /// The schedule of a run of `epochs` epochs of `steps_per_epoch` steps at learning rate
+    /// `lr`: `short` (the command line's form) if given, else `lr_schedule`, else `schedule`.
+    pub fn schedule_for(
+        &self,
+        short: Option<&str>,
+        lr: f32,
+        steps_per_epoch: u64,
+        epochs: usize,
+    ) -> anyhow::Result<super::lr::Schedule> {
+        let schedule = match short.or(self.lr_schedule.as_deref()) {
+            // The learning rate as written (0.1, not f32's 0.10000000149011612).
+            Some(text) => super::lr::Schedule::parse(
+                text,
+                lr.to_string().parse()?,
+                steps_per_epoch,
+                steps_per_epoch * epochs as u64,
+            )?,
+            None => self.schedule.clone(),
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
 }
 
 impl Default for TrainDefaults {
@@ -187,6 +231,10 @@ impl Default for TrainDefaults {
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,
             label_smoothing: 0.0,
+            augment: Augment::default(),
+            lr_schedule: None,
+            early_stopping: None,
+            save_best: false,
         }
     }
 }
@@ -315,9 +363,10 @@ impl ModelSpec {
         match name_or_path {
             "mlp" => Ok(mlp()),
             "cnn" => Ok(cnn()),
+            "strong" => Ok(strong()),
             path => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("{path}: {e} (a model is `mlp`, `cnn`, or a .toml/.json file)")
+                    anyhow::anyhow!("{path}: {e} (a model is `mlp`, `cnn`, `strong`, or a .toml/.json file)")
                 })?;
                 let json = Path::new(path).extension().is_some_and(|e| e == "json");
                 let stem =
@@ -339,6 +388,7 @@ impl ModelSpec {
             spec.name = stem.to_string();
         }
         spec.resolve()?;
+        spec.training.augment.validate()?;
         Ok(spec)
     }
 
@@ -490,6 +540,10 @@ pub fn mlp() -> ModelSpec {
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,
             label_smoothing: 0.0,
+            augment: Default::default(),
+            lr_schedule: None,
+            early_stopping: None,
+            save_best: false,
         },
     }
 }
@@ -520,6 +574,54 @@ pub fn cnn() -> ModelSpec {
             dense(10, Activation::Softmax),
         ],
         training: TrainDefaults::default(),
+    }
+}
+
+/// Past the report: three blocks of Conv2D 3×3 (same) → BatchNorm → ReLU → 2×2 max pooling
+/// (32, 64 and 128 filters: 28 → 14 → 7 → 3), then dropout 0.3, Dense 256 → BatchNorm → ReLU,
+/// dropout 0.4 and the softmax. Trained 15 epochs at batch 64 with AdamW (lr 0.001, decay
+/// 0.01) on a cosine schedule after one warm-up epoch, label smoothing 0.1, and augmented
+/// images (shift by up to 2 pixels, mirror half, erase a rectangle from a quarter).
+pub fn strong() -> ModelSpec {
+    let block = |filters| {
+        [
+            Layer::Conv2d {
+                filters,
+                kernel: Size2::Square(3),
+                strides: Size2::Square(1),
+                padding: Padding::Same,
+                activation: Activation::Linear,
+                l2: 0.0,
+            },
+            Layer::BatchNorm { momentum: 0.99, epsilon: 1e-3 },
+            Layer::Activation { activation: Activation::Relu },
+            Layer::MaxPool2d { pool: Size2::Square(2), strides: None, padding: Padding::Valid },
+        ]
+    };
+    let mut layers: Vec<Layer> = [32, 64, 128].into_iter().flat_map(block).collect();
+    layers.extend([
+        Layer::Flatten,
+        Layer::Dropout { rate: 0.3 },
+        Layer::Dense { units: 256, activation: Activation::Linear, l2: 0.0 },
+        Layer::BatchNorm { momentum: 0.99, epsilon: 1e-3 },
+        Layer::Activation { activation: Activation::Relu },
+        Layer::Dropout { rate: 0.4 },
+        Layer::Dense { units: CLASSES, activation: Activation::Softmax, l2: 0.0 },
+    ]);
+    ModelSpec {
+        name: "strong".into(),
+        layers,
+        training: TrainDefaults {
+            optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.01 },
+            epochs: 15,
+            batch_size: 64,
+            schedule: super::lr::Schedule::Constant,
+            lr_schedule: Some("cosine:warmup=1".into()),
+            label_smoothing: 0.1,
+            augment: Augment { shift: 2, flip: true, erase: 0.25 },
+            early_stopping: None,
+            save_best: false,
+        },
     }
 }
 

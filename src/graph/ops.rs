@@ -2,6 +2,8 @@
 //! ndarray, `src/gpu/` with the WGSL kernels in `shaders/`. Shapes are fixed when the schedule
 //! is built, so an op carries every size it needs; tensors are named by [`T`].
 
+use crate::data::Augment;
+
 /// A tensor of the program, by index into [`super::Program::tensors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct T(pub usize);
@@ -261,11 +263,21 @@ impl Optimizer {
     /// t − 1 (Keras counts iterations from 0). Computed once on the host in f64 and read by both
     /// executors from a table, because 1 − β^t in f32 loses most of its digits for small t
     /// (1 − 0.999¹ keeps four), and a GPU's `pow` differs from the CPU's in the last ones.
-    pub fn step_rates(&self, first: u64, n: usize, schedule: &super::lr::Schedule) -> Vec<f32> {
+    ///
+    /// `val_losses` are the validation losses of the epochs so far, which a plateau schedule
+    /// reads.
+    pub fn step_rates(
+        &self,
+        first: u64,
+        n: usize,
+        schedule: &super::lr::Schedule,
+        val_losses: &[f64],
+    ) -> Vec<f32> {
+        let base = schedule.plateau_rate(self.lr() as f64, val_losses);
         (1..=n as u64)
             .flat_map(|i| {
                 let t = first + i;
-                let lr = schedule.rate(self.lr() as f64, t - 1);
+                let lr = schedule.rate(base, t - 1);
                 match *self {
                     Optimizer::Sgd { .. } => [lr as f32, 0.0],
                     Optimizer::Adam { beta1, beta2, weight_decay, .. } => {
@@ -308,7 +320,8 @@ pub struct ActGrad {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// x (B, P) f32 = images[index[cursor + b]] / 255, y (B) = labels[index[cursor + b]].
-    /// `images` is u8 packed four to a u32; `state` holds the cursor.
+    /// `images` is u8 packed four to a u32; `state` holds the cursor. With `augment`, each
+    /// square image is changed as `data::augment` draws it from (seed, state.epoch, its index).
     Gather {
         images: T,
         labels: T,
@@ -318,6 +331,9 @@ pub enum Op {
         y: T,
         batch: usize,
         pixels: usize,
+        augment: Option<Augment>,
+        /// Seeds the augmentation's draws.
+        seed: u32,
     },
     Matmul(Matmul),
     /// db (cols) = Σ_rows dz (rows, cols), where dz = dy, or with `through` first
@@ -514,12 +530,14 @@ pub struct State {
     pub cursor: u32,
     /// The row of the records tensor this step writes.
     pub record: u32,
+    /// The training epoch (from 0): augmentation's draws depend on it.
+    pub epoch: u32,
 }
 
 impl State {
     /// At the first step of a pass, after `step` optimizer steps.
     pub fn at_step(step: u64) -> State {
-        State { step: step as u32, cursor: 0, record: 0 }
+        State { step: step as u32, cursor: 0, record: 0, epoch: 0 }
     }
 
     pub fn words(&self) -> &[u32] {

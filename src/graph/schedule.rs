@@ -108,6 +108,11 @@ pub fn dropout_seed(seed: u32, layer: usize) -> u32 {
     pcg_hash(seed ^ pcg_hash(layer as u32 + 1))
 }
 
+/// The augmentation's stream of draws for a run seeded `seed` (apart from every dropout's).
+pub fn augment_seed(seed: u32) -> u32 {
+    pcg_hash(seed ^ 0x6175_6720)
+}
+
 impl Graph {
     /// Builds the program for `spec` at batch size `batch`, with device-resident `splits`
     /// (name, number of images). With an optimizer, the `train` split gets a training pass.
@@ -299,7 +304,9 @@ impl Graph {
         })
     }
 
-    fn gather(&self, split: SplitTensors, batch: usize) -> Op {
+    /// The batch's images; training passes augment them as the spec says.
+    fn gather(&self, mode: Mode, split: SplitTensors, batch: usize) -> Op {
+        let augment = self.spec.training.augment;
         Op::Gather {
             images: split.images,
             labels: split.labels,
@@ -309,6 +316,8 @@ impl Graph {
             y: self.labels,
             batch,
             pixels: PIXELS,
+            augment: (mode == Mode::Train && augment.is_on()).then_some(augment),
+            seed: augment_seed(self.seed),
         }
     }
 
@@ -422,7 +431,7 @@ impl Graph {
     /// What every step starts with: the batch, the L2 penalties, the forward pass, the loss and
     /// its gradient (training) or the probabilities (inference), and the predictions.
     fn head(&self, mode: Mode, split: SplitTensors, batch: usize) -> (Vec<Op>, Vec<T>) {
-        let mut ops = vec![self.gather(split, batch)];
+        let mut ops = vec![self.gather(mode, split, batch)];
         ops.extend(self.penalty_ops());
         let (forward, outs) = self.forward(mode, batch);
         ops.extend(forward);

@@ -7,8 +7,9 @@ use std::time::Instant;
 use super::{confusion_csv, history_csv, plot_confusion, plot_curves, summary_md, write_text, RunSummary};
 use crate::data::SplitName;
 use crate::gpu::{DeviceKind, Executor};
+use crate::graph::callbacks::best_epoch;
 use crate::graph::model::summary;
-use crate::train::{Evaluation, Interrupted, Progress, Trainer};
+use crate::train::{Checkpoint, Evaluation, Interrupted, Progress, Trainer};
 
 /// The files a finished run directory holds, for messages.
 pub const RUN_FILES: &str =
@@ -45,11 +46,19 @@ pub fn fit(
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Finished> {
     let start = Instant::now();
-    while trainer.epoch < trainer.config.epochs {
+    let training = trainer.config.spec.training.clone();
+    let best_path = dir.join("best.safetensors");
+    let stops = |t: &Trainer| training.early_stopping.is_some_and(|e| e.should_stop(&t.monitored(e.monitor)));
+    while trainer.epoch < trainer.config.epochs && !stops(trainer) {
         let before = trainer.engine().counters();
         match trainer.train_epoch(progress) {
             Ok(_) => {
                 save_epoch(dir, trainer)?;
+                if let Some((monitor, min_delta)) = training.best_rule() {
+                    if best_epoch(&trainer.monitored(monitor), monitor, min_delta) == Some(trainer.epoch) {
+                        trainer.checkpoint()?.save(&best_path)?;
+                    }
+                }
                 // The epoch's work as the command did it: the checkpoint's reads included.
                 trainer.last_epoch = trainer.engine().counters().since(before);
             }
@@ -61,6 +70,15 @@ pub fn fit(
             }
             Err(e) => return Err(e),
         }
+    }
+    // Early stopping: back to the best epoch's weights, which the last checkpoint then holds
+    // too (with the history of every epoch trained).
+    let stopped = stops(trainer);
+    let restored = stopped && training.early_stopping.is_some_and(|e| e.restore_best);
+    if restored {
+        let best = Checkpoint::load(&best_path)?;
+        trainer.set_weights(&best.values())?;
+        trainer.checkpoint()?.save(&dir.join("model.safetensors"))?;
     }
     let test = trainer.evaluate(SplitName::Test)?;
     let train = trainer.evaluate(SplitName::Train)?;
@@ -121,7 +139,11 @@ pub fn fit(
         "optimizer": serde_json::from_str::<serde_json::Value>(&serde_json::to_string(&config.optimizer)?)?,
         "schedule": serde_json::to_value(&config.schedule)?,
         "label_smoothing": serde_json::from_str::<serde_json::Value>(&config.spec.training.label_smoothing.to_string())?,
+        "augment": config.spec.training.augment.to_string(),
         "parameters": config.spec.parameters()?,
+        "stopped_early": stopped,
+        "best_epoch": training.best_rule().and_then(|(m, d)| best_epoch(&trainer.monitored(m), m, d)),
+        "restored_best": restored,
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,
     });

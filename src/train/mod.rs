@@ -205,6 +205,16 @@ impl<'a> Trainer<'a> {
         self.graph.read_grads(self.engine.as_mut())
     }
 
+    /// Replaces every weight (statistics included; Keras's layout, in `graph.params` order).
+    pub fn set_weights(&mut self, values: &[Vec<f32>]) -> anyhow::Result<()> {
+        self.graph.write_weights(self.engine.as_mut(), values)
+    }
+
+    /// The monitored quantity of every epoch so far.
+    pub fn monitored(&self, monitor: crate::graph::callbacks::Monitor) -> Vec<f64> {
+        self.history.iter().map(|r| monitor.pick(r.val_loss, r.val_accuracy)).collect()
+    }
+
     /// Kernel launches in one full training step.
     pub fn dispatches_per_step(&self) -> usize {
         self.engine.dispatches_per_run(self.graph.train_pass.unwrap().full)
@@ -233,11 +243,13 @@ impl<'a> Trainer<'a> {
             step: self.step as u32,
             cursor: (done * self.config.batch_size) as u32,
             record: done as u32,
+            epoch: self.epoch as u32,
         };
         self.engine.write_u32(self.graph.state, state.words())?;
+        let val_losses: Vec<f64> = self.history.iter().map(|r| r.val_loss).collect();
         self.engine.write_f32(
             self.graph.rates,
-            &self.config.optimizer.step_rates(first, pass.steps, &self.config.schedule),
+            &self.config.optimizer.step_rates(first, pass.steps, &self.config.schedule, &val_losses),
         )?;
         if let Some(p) = &self.partial {
             self.engine.write_f32(self.graph.records, &p.records)?;
