@@ -43,9 +43,12 @@ fn results_without_seconds(dir: &Path) -> String {
 #[test]
 fn every_file_in_experiments_is_built_in_and_expands_to_its_trials() {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments"));
+    // The report's studies; experiments/beyond/ holds studies past the report, run by path.
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
     files.sort();
     let mut builtin: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
@@ -64,6 +67,25 @@ fn every_file_in_experiments_is_built_in_and_expands_to_its_trials() {
             assert_eq!(t.seed, (i % study.seeds) as u64 + 1);
         }
     }
+}
+
+/// The strong preset's ablation: each setting removes one ingredient and keeps the others.
+#[test]
+fn the_strong_ablation_study_takes_one_ingredient_away_per_setting() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/beyond/strong-ablation.toml");
+    let study = Study::load(path).unwrap();
+    let labels: Vec<&str> = study.settings.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["strong", "no-augmentation", "constant-lr", "no-batchnorm"]);
+    let strong = gpu_fmnist::graph::model::strong();
+    assert_eq!(study.settings[0].spec.layers, strong.layers);
+    assert_eq!(study.settings[0].spec.training.augment, strong.training.augment);
+    assert!(!study.settings[1].spec.training.augment.is_on());
+    assert_eq!(study.settings[2].spec.training.lr_schedule.as_deref(), Some("constant"));
+    let bn = |s: &gpu_fmnist::graph::ModelSpec| {
+        s.layers.iter().filter(|l| matches!(l, gpu_fmnist::graph::model::Layer::BatchNorm { .. })).count()
+    };
+    assert_eq!((bn(&study.settings[0].spec), bn(&study.settings[3].spec)), (4, 0));
+    assert_eq!(study.trials(&Overrides::default()).len(), 4);
 }
 
 #[test]

@@ -103,7 +103,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     // requires.
     let mut view = |arena: &str| p.arena(arena, &[(arena.to_string(), len)]).1[0];
     let (w, m, v) = (view("w"), view("m"), view("v"));
-    let state = p.u32("state", 3);
+    let state = p.u32("state", gpu_fmnist::graph::ops::STATE_WORDS);
     let rates = p.f32("rates", 2 * steps);
     // Each step ends with a record, which advances the state (the rate's row, Adam's t): of a
     // one-image batch whose loss nobody reads.
@@ -111,7 +111,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
     let records = p.f32("records", 3 * steps);
     let mut inputs = vec![
         (w, Data::F32(param)),
-        (state, Data::U32(vec![0, 0, 0])),
+        (state, Data::U32(gpu_fmnist::graph::ops::State::default().words().to_vec())),
         (rates, Data::F32(opt.step_rates(0, steps, &gpu_fmnist::graph::lr::Schedule::Constant, &[]))),
     ];
     let mut ops = Vec::new();
