@@ -4,6 +4,7 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::data::{pack_bytes, Augment};
+use crate::graph::layers::{Conv, Dense, Io, Weight};
 use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;
@@ -363,8 +364,9 @@ pub fn matmul_with(
     b.case("matmul", direction, shape, vec![Op::Matmul(op)], Some(vec![Op::Matmul(linear)]))
 }
 
-/// A dense layer's forward and backward passes as the graph runs them, weights stored (out, in):
-/// y = act(x·Wᵀ + b); then dz = dy·act'(y), dW = dzᵀ·x, db = Σ dz, dx = dz·W.
+/// A dense layer's forward and backward passes, lowered by the graph's own `layers::Dense`
+/// (weights stored (out, in)): y = act(x·Wᵀ + b); then dz = dy·act'(y), dW = dzᵀ·x, db = Σ dz,
+/// dx = dz·W.
 pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f32>) -> Case {
     let (units, batch) = (bias.len(), dy.len() / bias.len());
     let inputs = x.len() / batch;
@@ -378,25 +380,21 @@ pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f3
     let dw = b.output("dw", units * inputs, Rule::Sum { k: batch });
     let db = b.output("db", units, Rule::Sum { k: batch });
     let dx = b.output("dx", batch * inputs, Rule::Sum { k: units });
-    let mm = |a, bm, c, (m, n, k), (trans_a, trans_b), bias, act| {
-        Op::Matmul(Matmul { a, b: bm, c, m, n, k, trans_a, trans_b, bias, act })
+    let dense = Dense {
+        rows: batch,
+        k: inputs,
+        units,
+        act,
+        w: Weight { value: w, grad: Some(dw) },
+        b: Weight { value: bias, grad: Some(db) },
+        dz: Some(dz),
     };
-    let backward = [
-        mm(dz, x, dw, (units, inputs, batch), (true, false), None, Act::Linear),
-        mm(dz, w, dx, (batch, inputs, units), (false, false), None, Act::Linear),
-    ];
-    let bias_grad =
-        |act| Op::BiasGrad { dy, db, rows: batch, cols: units, through: Some(ActGrad { y, dz, act }) };
-    let mut ops = vec![mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), act), bias_grad(act)];
-    ops.extend(backward.clone());
+    let io = Io { x, y, dy: Some(dy), dx: Some(dx) };
+    let steps = |d: &Dense| [d.forward(io), d.backward(io)].concat();
     // Σ|terms| of the gradients: the same products with |dy| standing for |dz| (|act'| ≤ 1).
-    let mut magnitude = vec![
-        mm(x, w, y, (batch, units, inputs), (false, true), Some(bias), Act::Linear),
-        bias_grad(Act::Linear),
-    ];
-    magnitude.extend(backward);
+    let magnitude = steps(&Dense { act: Act::Linear, ..dense.clone() });
     let shape = format!("{batch}×{inputs} → {units} {act:?}").to_lowercase();
-    b.case("dense", "forward+backward", shape, ops, Some(magnitude))
+    b.case("dense", "forward+backward", shape, steps(&dense), Some(magnitude))
 }
 
 /// The bias gradient alone, or through an activation (its dz compared too).
@@ -490,31 +488,57 @@ fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
     conv_forward_with(g, x, w, rng.vec(filters, -1.0, 1.0), Act::Relu)
 }
 
-/// Conv2D forward as the graph runs it: im2col, then cols · kernelᵀ + bias and the activation,
-/// with the kernel stored (F, KH, KW, C).
+/// The Conv2D lowering the graph runs (`layers::Conv`), with the kernel stored (F, KH, KW, C);
+/// no gradients unless `backward`.
+fn conv_layer(
+    b: &mut Builder,
+    g: Window,
+    kernel: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+    backward: bool,
+) -> Conv {
+    let (filters, m, k) = (bias.len(), g.out_pixels(), g.patch());
+    let value = b.input("kernel", kernel);
+    let bias = b.input("bias", bias);
+    let (dw, db, dcols) = if backward {
+        (
+            Some(b.output("dkernel", filters * k, Rule::Sum { k: m })),
+            Some(b.output("dbias", filters, Rule::Sum { k: m })),
+            Some(b.output("dcols", m * k, Rule::Sum { k: filters })),
+        )
+    } else {
+        (None, None, None)
+    };
+    let cols = if backward { b.temp("cols", m * k) } else { b.output("cols", m * k, Rule::Exact) };
+    Conv {
+        g,
+        filters,
+        act,
+        w: Weight { value, grad: dw },
+        b: Weight { value: bias, grad: db },
+        cols,
+        dcols,
+        dz: None,
+    }
+}
+
+/// Conv2D forward: im2col, then cols · kernelᵀ + bias and the activation.
 pub fn conv_forward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, bias: Vec<f32>, act: Act) -> Case {
     let filters = bias.len();
     let mut b = Builder::new();
     let x = b.input("x", x);
-    let w = b.input("kernel", kernel);
-    let bias = b.input("bias", bias);
-    let cols = b.output("cols", g.out_pixels() * g.patch(), Rule::Exact);
+    let conv = conv_layer(&mut b, g, kernel, bias, act, false);
     let y = b.output("y", g.out_pixels() * filters, Rule::Sum { k: g.patch() + 1 });
-    let conv = |act| Matmul {
-        a: cols,
-        b: w,
-        c: y,
-        m: g.out_pixels(),
-        n: filters,
-        k: g.patch(),
-        trans_a: false,
-        trans_b: true,
-        bias: Some(bias),
-        act,
-    };
-    let ops = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(act))];
-    let magnitude = vec![Op::Im2col { x, cols, g }, Op::Matmul(conv(Act::Linear))];
-    b.case("conv2d", "forward", window_shape(&g, &format!("conv {filters}×")), ops, Some(magnitude))
+    let io = Io { x, y, dy: None, dx: None };
+    let magnitude = Conv { act: Act::Linear, ..conv.clone() }.forward(io);
+    b.case(
+        "conv2d",
+        "forward",
+        window_shape(&g, &format!("conv {filters}×")),
+        conv.forward(io),
+        Some(magnitude),
+    )
 }
 
 fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
@@ -523,48 +547,18 @@ fn conv_backward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {
     conv_backward_with(g, x, w, rng.vec(g.out_pixels() * filters, -1.0, 1.0))
 }
 
-/// Conv2D backward: dkernel = dyᵀ · cols, dbias = Σ dy, dx = col2im(dy · kernel).
+/// Conv2D backward (linear: dz = dy): dkernel = dyᵀ · cols, dbias = Σ dy,
+/// dx = col2im(dy · kernel); the columns come from the forward pass's im2col.
 pub fn conv_backward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, dy: Vec<f32>) -> Case {
-    let (m, k) = (g.out_pixels(), g.patch());
-    let filters = kernel.len() / k;
+    let filters = kernel.len() / g.patch();
     let mut b = Builder::new();
     let x = b.input("x", x);
-    let w = b.input("kernel", kernel);
     let dy = b.input("dy", dy);
-    let cols = b.temp("cols", m * k);
-    let dw = b.output("dkernel", filters * k, Rule::Sum { k: m });
-    let db = b.output("dbias", filters, Rule::Sum { k: m });
-    let dcols = b.output("dcols", m * k, Rule::Sum { k: filters });
+    let conv = conv_layer(&mut b, g, kernel, vec![0.0; filters], Act::Linear, true);
     let dx = b.output("dx", g.input_len(), Rule::Sum { k: filters * g.kh * g.kw });
-    let ops = vec![
-        Op::Im2col { x, cols, g },
-        Op::Matmul(Matmul {
-            a: dy,
-            b: cols,
-            c: dw,
-            m: filters,
-            n: k,
-            k: m,
-            trans_a: true,
-            trans_b: false,
-            bias: None,
-            act: Act::Linear,
-        }),
-        Op::BiasGrad { dy, db, rows: m, cols: filters, through: None },
-        Op::Matmul(Matmul {
-            a: dy,
-            b: w,
-            c: dcols,
-            m,
-            n: k,
-            k: filters,
-            trans_a: false,
-            trans_b: false,
-            bias: None,
-            act: Act::Linear,
-        }),
-        Op::Col2im { dcols, dx, g },
-    ];
+    let io = Io { x, y: dy, dy: Some(dy), dx: Some(dx) };
+    let mut ops = vec![Op::Im2col { x, cols: conv.cols, g }];
+    ops.extend(conv.backward(io));
     b.case("conv2d", "backward", window_shape(&g, &format!("conv {filters}×")), ops, None)
 }
 

@@ -12,8 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{Activation, Layer, ModelSpec, Resolved, WeightSpec};
-use super::ops::{Act, ActGrad, Matmul, Op, Optimizer, Trained, Window, RECORD_WIDTH, STATE_WORDS, T};
+use super::layers::{alloc, lower, Io, Lowered, Mode, Owned, Weight};
+use super::model::{Layer, ModelSpec, Resolved, WeightSpec};
+use super::ops::{Op, Optimizer, Trained, RECORD_WIDTH, STATE_WORDS, T};
 use super::{Engine, Program};
 use crate::data::pack_bytes;
 use crate::data::{SplitName, CLASSES, PIXELS};
@@ -47,25 +48,11 @@ pub struct Pass {
     pub full_steps: usize,
 }
 
-/// Whether the forward pass runs as in training (batch statistics, dropout) or inference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Train,
-    Infer,
-}
-
-/// Tensors a layer owns: its output and, for training, the gradient and scratch it needs.
+/// What the graph keeps of a layer: the tensors it owns, and its weights' indices into
+/// `Graph::params` in Keras's order.
 #[derive(Debug, Clone, Default)]
 struct LayerTensors {
-    y: Option<T>,
-    /// The gradient before the activation (dense, conv): dy · act'(y).
-    dz: Option<T>,
-    cols: Option<T>,
-    dcols: Option<T>,
-    argmax: Option<T>,
-    mean: Option<T>,
-    var: Option<T>,
-    /// Indices into `Graph::params`, in the layer's Keras order.
+    own: Owned,
     params: Vec<usize>,
 }
 
@@ -180,40 +167,7 @@ impl Graph {
                 lt.params.push(params.len());
                 params.push(Param { spec: w.clone(), value, grad, slots });
             }
-            let out_len = batch * l.output.len();
-            let name = &l.name;
-            match l.layer {
-                Layer::Dense { activation, .. } | Layer::Conv2d { activation, .. } => {
-                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
-                    if training && activation.act() != Act::Linear {
-                        lt.dz = Some(p.f32(format!("{name}/dz"), out_len));
-                    }
-                    if let Layer::Conv2d { .. } = l.layer {
-                        let g = window(l, batch);
-                        lt.cols = Some(p.f32(format!("{name}/cols"), g.out_pixels() * g.patch()));
-                        if training {
-                            lt.dcols = Some(p.f32(format!("{name}/dcols"), g.out_pixels() * g.patch()));
-                        }
-                    }
-                }
-                Layer::MaxPool2d { .. } => {
-                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
-                    lt.argmax = Some(p.u32(format!("{name}/argmax"), out_len));
-                }
-                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
-                    lt.y = Some(p.f32(format!("{name}/y"), out_len))
-                }
-                Layer::Dropout { .. } if training => lt.y = Some(p.f32(format!("{name}/y"), out_len)),
-                Layer::BatchNorm { .. } => {
-                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
-                    lt.mean = Some(p.f32(format!("{name}/batch_mean"), l.output.last()));
-                    lt.var = Some(p.f32(format!("{name}/batch_variance"), l.output.last()));
-                }
-                Layer::Activation { activation } if activation.act() != Act::Linear => {
-                    lt.y = Some(p.f32(format!("{name}/y"), out_len));
-                }
-                _ => {}
-            }
+            lt.own = alloc(l, &mut p, batch, training);
             layer_tensors.push(lt);
         }
 
@@ -284,7 +238,7 @@ impl Graph {
             .zip(&self.layer_tensors)
             .map(|(l, lt)| {
                 let skipped = mode == Mode::Infer && matches!(l.layer, Layer::Dropout { .. });
-                if let (Some(y), false) = (lt.y, skipped) {
+                if let (Some(y), false) = (lt.own.y, skipped) {
                     current = y;
                 }
                 current
@@ -292,8 +246,15 @@ impl Graph {
             .collect()
     }
 
-    fn param(&self, layer: usize, k: usize) -> &Param {
-        &self.params[self.layer_tensors[layer].params[k]]
+    /// Layer `i` lowered at batch size `batch`.
+    fn lower(&self, i: usize, batch: usize) -> Lowered {
+        let lt = &self.layer_tensors[i];
+        let weights: Vec<Weight> = lt
+            .params
+            .iter()
+            .map(|&k| Weight { value: self.params[k].value, grad: self.params[k].grad })
+            .collect();
+        lower(&self.layers[i], &lt.own, &weights, batch, self.state, dropout_seed(self.seed, i))
     }
 
     /// c·Σw² of every regularized kernel, by chunk of the parameter arena.
@@ -338,92 +299,10 @@ impl Graph {
     fn forward(&self, mode: Mode, batch: usize) -> (Vec<Op>, Vec<T>) {
         let outs = self.outputs(mode);
         let mut ops = Vec::new();
-        let mut input = self.x;
-        for (i, l) in self.layers.iter().enumerate() {
-            let lt = &self.layer_tensors[i];
-            let y = outs[i];
-            let rows = batch * l.input.rows();
-            match l.layer {
-                Layer::Dense { units, activation, .. } => ops.push(Op::Matmul(Matmul {
-                    a: input,
-                    b: self.param(i, 0).value,
-                    c: y,
-                    m: rows,
-                    n: units,
-                    k: l.input.last(),
-                    trans_a: false,
-                    trans_b: true,
-                    bias: Some(self.param(i, 1).value),
-                    act: activation.act(),
-                })),
-                Layer::Conv2d { filters, activation, .. } => {
-                    let g = window(l, batch);
-                    let cols = lt.cols.unwrap();
-                    ops.push(Op::Im2col { x: input, cols, g });
-                    ops.push(Op::Matmul(Matmul {
-                        a: cols,
-                        b: self.param(i, 0).value,
-                        c: y,
-                        m: g.out_pixels(),
-                        n: filters,
-                        k: g.patch(),
-                        trans_a: false,
-                        trans_b: true,
-                        bias: Some(self.param(i, 1).value),
-                        act: activation.act(),
-                    }));
-                }
-                Layer::MaxPool2d { .. } => {
-                    ops.push(Op::MaxPool { x: input, y, argmax: lt.argmax.unwrap(), g: window(l, batch) })
-                }
-                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
-                    ops.push(Op::AvgPool { x: input, y, g: window(l, batch) })
-                }
-                Layer::Dropout { rate } if mode == Mode::Train => ops.push(Op::Dropout {
-                    x: input,
-                    y,
-                    state: self.state,
-                    len: batch * l.input.len(),
-                    rate,
-                    seed: dropout_seed(self.seed, i),
-                }),
-                Layer::BatchNorm { momentum, epsilon } => {
-                    let (rows, cols) = (batch * l.input.rows(), l.input.last());
-                    let (gamma, beta) = (self.param(i, 0).value, self.param(i, 1).value);
-                    let (moving_mean, moving_var) = (self.param(i, 2).value, self.param(i, 3).value);
-                    let (mean, var) = if mode == Mode::Train {
-                        let (mean, var) = (lt.mean.unwrap(), lt.var.unwrap());
-                        ops.push(Op::BatchNormStats {
-                            x: input,
-                            mean,
-                            var,
-                            moving_mean,
-                            moving_var,
-                            rows,
-                            cols,
-                            momentum,
-                        });
-                        (mean, var)
-                    } else {
-                        (moving_mean, moving_var)
-                    };
-                    ops.push(Op::BatchNormApply {
-                        x: input,
-                        mean,
-                        var,
-                        gamma,
-                        beta,
-                        y,
-                        rows,
-                        cols,
-                        eps: epsilon,
-                    });
-                }
-                Layer::Activation { activation } if activation.act() != Act::Linear => ops
-                    .push(Op::Activation { x: input, y, act: activation.act(), len: batch * l.input.len() }),
-                _ => {}
-            }
-            input = y;
+        let mut x = self.x;
+        for (i, &y) in outs.iter().enumerate() {
+            ops.extend(self.lower(i, batch).forward(Io { x, y, dy: None, dx: None }, mode));
+            x = y;
         }
         (ops, outs)
     }
@@ -483,87 +362,11 @@ impl Graph {
         let first_trained =
             self.layers.iter().position(|l| l.weights.iter().any(|w| w.trainable)).unwrap_or(usize::MAX);
         let mut ops = Vec::new();
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            let lt = &self.layer_tensors[i];
-            let input = if i == 0 { self.x } else { outs[i - 1] };
-            let (y, dy) = (outs[i], self.grads[&outs[i]]);
-            let dx = (i > first_trained).then(|| self.grads[&input]);
-            let rows = batch * l.input.rows();
-            // db = Σ dz, with dz = dy · act'(y) computed on the way (dy itself when the
-            // activation is linear): one op, first, since the weight and input gradients read dz.
-            let bias_grad = |ops: &mut Vec<Op>, activation: Activation, db: T, rows, cols| {
-                let through = lt.dz.map(|dz| ActGrad { y, dz, act: activation.act() });
-                ops.push(Op::BiasGrad { dy, db, rows, cols, through });
-                lt.dz.unwrap_or(dy)
-            };
-            match l.layer {
-                Layer::Dense { units, activation, .. } => {
-                    let (w, b) = (self.param(i, 0), self.param(i, 1));
-                    let dz = bias_grad(&mut ops, activation, b.grad.unwrap(), rows, units);
-                    let k = l.input.last();
-                    ops.push(matmul(dz, input, w.grad.unwrap(), (units, k, rows), (true, false)));
-                    if let Some(dx) = dx {
-                        ops.push(matmul(dz, w.value, dx, (rows, k, units), (false, false)));
-                    }
-                }
-                Layer::Conv2d { filters, activation, .. } => {
-                    let g = window(l, batch);
-                    let (w, b) = (self.param(i, 0), self.param(i, 1));
-                    let (m, k) = (g.out_pixels(), g.patch());
-                    let dz = bias_grad(&mut ops, activation, b.grad.unwrap(), m, filters);
-                    ops.push(matmul(dz, lt.cols.unwrap(), w.grad.unwrap(), (filters, k, m), (true, false)));
-                    if let Some(dx) = dx {
-                        let dcols = lt.dcols.unwrap();
-                        ops.push(matmul(dz, w.value, dcols, (m, k, filters), (false, false)));
-                        ops.push(Op::Col2im { dcols, dx, g });
-                    }
-                }
-                Layer::MaxPool2d { .. } => {
-                    if let Some(dx) = dx {
-                        ops.push(Op::MaxPoolGrad { dy, argmax: lt.argmax.unwrap(), dx, g: window(l, batch) });
-                    }
-                }
-                Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => {
-                    if let Some(dx) = dx {
-                        ops.push(Op::AvgPoolGrad { dy, dx, g: window(l, batch) });
-                    }
-                }
-                Layer::Dropout { rate } => {
-                    if let Some(dx) = dx {
-                        let seed = dropout_seed(self.seed, i);
-                        let len = batch * l.input.len();
-                        ops.push(Op::Dropout { x: dy, y: dx, state: self.state, len, rate, seed });
-                    }
-                }
-                Layer::BatchNorm { epsilon, .. } => {
-                    let (gamma, beta) = (self.param(i, 0), self.param(i, 1));
-                    ops.push(Op::BatchNormGrad {
-                        x: input,
-                        dy,
-                        mean: lt.mean.unwrap(),
-                        var: lt.var.unwrap(),
-                        gamma: gamma.value,
-                        dx,
-                        dgamma: gamma.grad.unwrap(),
-                        dbeta: beta.grad.unwrap(),
-                        rows,
-                        cols: l.input.last(),
-                        eps: epsilon,
-                    });
-                }
-                Layer::Activation { activation } if activation.act() != Act::Linear => {
-                    if let Some(dx) = dx {
-                        ops.push(Op::ActivationGrad {
-                            y,
-                            dy,
-                            dx,
-                            act: activation.act(),
-                            len: batch * l.output.len(),
-                        });
-                    }
-                }
-                _ => {}
-            }
+        for i in (0..self.layers.len()).rev() {
+            let x = if i == 0 { self.x } else { outs[i - 1] };
+            let y = outs[i];
+            let io = Io { x, y, dy: Some(self.grads[&y]), dx: (i > first_trained).then(|| self.grads[&x]) };
+            ops.extend(self.lower(i, batch).backward(io));
         }
         ops
     }
@@ -662,26 +465,4 @@ impl Graph {
         }
         Ok(())
     }
-}
-
-/// A conv or pooling layer's window at batch size `batch`.
-fn window(l: &Resolved, batch: usize) -> Window {
-    let super::model::Shape::Image { h, w, c } = l.input else { unreachable!("resolve() checked the input") };
-    let (k, s, padding) = match l.layer {
-        Layer::Conv2d { kernel, strides, padding, .. } => (kernel, strides, padding),
-        Layer::MaxPool2d { pool, strides, padding } | Layer::AvgPool2d { pool, strides, padding } => {
-            (pool, strides.unwrap_or(pool), padding)
-        }
-        // One window: the whole image.
-        Layer::GlobalAvgPool2d => {
-            let image = super::model::Size2::Rect([h, w]);
-            (image, image, super::ops::Padding::Valid)
-        }
-        _ => unreachable!("not a windowed layer"),
-    };
-    Window::new(batch, (h, w, c), k.pair(), s.pair(), padding).unwrap()
-}
-
-fn matmul(a: T, b: T, c: T, (m, n, k): (usize, usize, usize), (trans_a, trans_b): (bool, bool)) -> Op {
-    Op::Matmul(Matmul { a, b, c, m, n, k, trans_a, trans_b, bias: None, act: Act::Linear })
 }
