@@ -124,7 +124,8 @@ pub fn train_steps(
             None,
             spec.training.optimizer.lr(),
             data.train.len().div_ceil(batch) as u64,
-            1,
+            // The model's own run (a timing does not depend on the rates).
+            spec.training.epochs,
         )?,
         optimizer: spec.training.optimizer,
         spec: spec.clone(),
