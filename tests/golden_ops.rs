@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use gpu_fmnist::check::cases::{
     batchnorm_backward_with, batchnorm_inference_with, batchnorm_train_with, conv_backward_with,
-    conv_forward_with, dense_with, l2_with, pool_with, softmax_with,
+    conv_bn_relu_pool_with, conv_forward_with, dense_with, l2_with, pool_with, softmax_with,
 };
 use gpu_fmnist::check::{compare, magnitudes, run_gpu, run_reference, Case, Data, Output, Rule};
 use gpu_fmnist::gpu::{DeviceKind, GpuContext};
@@ -437,4 +437,71 @@ fn global_average_pooling_matches_keras() {
     }
     assert_eq!(seen, 2, "GAP cases");
     assert!(fails.is_empty(), "{} mismatches with Keras:\n{}", fails.len(), fails.join("\n"));
+}
+
+/// Keras's Conv2D → BatchNormalization → ReLU → MaxPooling2D block, the `strong` preset's
+/// (`keras-ops-extra.json`), built through the graph's own layer lowering: its output and every
+/// gradient, on the CPU and on lavapipe. A chain of four ops is judged as the model tests judge
+/// whole models: each element within 1e-3 of itself plus 1e-4 of its tensor's RMS.
+#[test]
+fn conv_bn_relu_pool_block_matches_keras() {
+    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let cases = extra_cases("conv_bn_relu_pool");
+    assert_eq!(cases.len(), 1, "block cases");
+    let c = &cases[0];
+    let (xs, ws) = (shape(&c["x"]), shape(&c["w"]));
+    let k = c["kernel"].as_u64().unwrap() as usize;
+    let pool = c["pool"].as_u64().unwrap() as usize;
+    let g = Window::new(xs[0], (xs[1], xs[2], xs[3]), (k, k), (1, 1), padding(c)).unwrap();
+    let number = |key: &str| c[key].as_f64().unwrap() as f32;
+    let case = conv_bn_relu_pool_with(
+        g,
+        (pool, pool),
+        data(&c["x"]),
+        hwio_to_ohwi(&data(&c["w"]), &ws),
+        data(&c["b"]),
+        data(&c["gamma"]),
+        data(&c["beta"]),
+        data(&c["g"]),
+        (number("momentum"), number("epsilon")),
+    );
+    let expected = [
+        ("y", data(&c["y"])),
+        ("dx", data(&c["dx"])),
+        ("dkernel", hwio_to_ohwi(&data(&c["dw"]), &ws)),
+        ("dbias", data(&c["db"])),
+        ("dgamma", data(&c["dgamma"])),
+        ("dbeta", data(&c["dbeta"])),
+    ];
+    let mut runs = vec![("cpu", run_reference(&case).unwrap())];
+    if let Some(ctx) = &ctx {
+        runs.push(("gpu", run_gpu(ctx, &case).unwrap()));
+    }
+    let mut fails = Vec::new();
+    for (name, keras) in &expected {
+        let i = case.outputs.iter().position(|o| o.name == *name).unwrap();
+        let rms_of = |t: &[f32]| (t.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
+        // The conv bias's gradient is zero in exact arithmetic (BatchNorm subtracts the batch
+        // mean), so Keras's and ours are both rounding residue (~1e-7): it is judged against the
+        // size of the column sums it is made of, which dbeta's are (Σ over the same rows).
+        let rms = if *name == "dbias" { rms_of(&expected[5].1) } else { rms_of(keras) };
+        assert!(rms > 0.0, "{name}: Keras's values are all zero");
+        for (engine, results) in &runs {
+            let Data::F32(ours) = &results[i] else { panic!("{name} is f32") };
+            assert_eq!(ours.len(), keras.len(), "{name}");
+            for (j, (&o, &v)) in ours.iter().zip(keras).enumerate() {
+                let allowed = 1e-3 * (v as f64).abs() + 1e-4 * rms;
+                if (o as f64 - v as f64).abs() > allowed {
+                    fails
+                        .push(format!("{engine} {name}[{j}]: ours {o:e}, Keras {v:e}, allowed ±{allowed:e}"));
+                }
+            }
+        }
+    }
+    assert!(
+        fails.is_empty(),
+        "{} mismatches with Keras:\n{}",
+        fails.len(),
+        fails[..fails.len().min(20)].join("\n")
+    );
 }

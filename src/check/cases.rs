@@ -4,7 +4,7 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::data::{pack_bytes, Augment};
-use crate::graph::layers::{Conv, Dense, Io, Weight};
+use crate::graph::layers::{BatchNorm, Conv, Dense, Io, Lowered, Mode, Weight};
 use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
 use crate::graph::Program;
 use crate::rng::Rng;
@@ -560,6 +560,86 @@ pub fn conv_backward_with(g: Window, x: Vec<f32>, kernel: Vec<f32>, dy: Vec<f32>
     let mut ops = vec![Op::Im2col { x, cols: conv.cols, g }];
     ops.extend(conv.backward(io));
     b.case("conv2d", "backward", window_shape(&g, &format!("conv {filters}×")), ops, None)
+}
+
+/// The block the `strong` preset repeats — Conv2D (linear) → BatchNorm (training mode) → ReLU →
+/// MaxPool — forward, then backward from `dy` on the pool's output, lowered by the graph's own
+/// layer structs in the order the graph runs them (backward mirroring forward). For Keras's
+/// `conv_bn_relu_pool` case of keras-ops-extra.json (tests/golden_ops.rs), which judges its
+/// outputs with the model-level tolerance; not one of `check`'s cases.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_bn_relu_pool_with(
+    conv: Window,
+    pool: (usize, usize),
+    x: Vec<f32>,
+    kernel: Vec<f32>,
+    bias: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    dy: Vec<f32>,
+    (momentum, eps): (f32, f32),
+) -> Case {
+    let filters = bias.len();
+    let (m, k) = (conv.out_pixels(), conv.patch());
+    let pool = Window::new(conv.batch, (conv.oh, conv.ow, filters), pool, pool, Padding::Valid)
+        .expect("a pool window");
+    let mut b = Builder::new();
+    let x = b.input("x", x);
+    let kernel = b.input("kernel", kernel);
+    let bias = b.input("bias", bias);
+    let gamma = b.input("gamma", gamma);
+    let beta = b.input("beta", beta);
+    let moving_mean = b.input("moving_mean", vec![0.0; filters]);
+    let moving_var = b.input("moving_var", vec![1.0; filters]);
+    let dpooled = b.input("dy", dy);
+    let (conv_y, bn_y, relu_y) =
+        (b.temp("conv y", m * filters), b.temp("bn y", m * filters), b.temp("relu y", m * filters));
+    let (d_relu, d_bn, d_conv) =
+        (b.temp("d relu", m * filters), b.temp("d bn", m * filters), b.temp("d conv", m * filters));
+    let argmax = b.program.u32("argmax", pool.out_pixels() * filters);
+    let y = b.output("y", pool.out_pixels() * filters, Rule::Sum { k: k + 1 });
+    let dx = b.output("dx", conv.input_len(), Rule::Sum { k: m });
+    let dkernel = b.output("dkernel", filters * k, Rule::Sum { k: m });
+    let dbias = b.output("dbias", filters, Rule::Sum { k: m });
+    let dgamma = b.output("dgamma", filters, Rule::Sum { k: m });
+    let dbeta = b.output("dbeta", filters, Rule::Sum { k: m });
+    let conv_layer = Conv {
+        g: conv,
+        filters,
+        act: Act::Linear,
+        w: Weight { value: kernel, grad: Some(dkernel) },
+        b: Weight { value: bias, grad: Some(dbias) },
+        cols: b.temp("cols", m * k),
+        dcols: Some(b.temp("dcols", m * k)),
+        dz: None,
+    };
+    let bn = BatchNorm {
+        rows: m,
+        cols: filters,
+        momentum,
+        eps,
+        gamma: Weight { value: gamma, grad: Some(dgamma) },
+        beta: Weight { value: beta, grad: Some(dbeta) },
+        moving_mean,
+        moving_var,
+        mean: b.temp("batch mean", filters),
+        var: b.temp("batch variance", filters),
+    };
+    let relu = Lowered::Activation { act: Act::Relu, len: m * filters };
+    let max = Lowered::MaxPool { g: pool, argmax };
+    let io = |x, y, dy, dx| Io { x, y, dy: Some(dy), dx: Some(dx) };
+    let ops = [
+        conv_layer.forward(io(x, conv_y, d_conv, dx)),
+        bn.forward(io(conv_y, bn_y, d_bn, d_conv), Mode::Train),
+        relu.forward(io(bn_y, relu_y, d_relu, d_bn), Mode::Train),
+        max.forward(io(relu_y, y, dpooled, d_relu), Mode::Train),
+        max.backward(io(relu_y, y, dpooled, d_relu)),
+        relu.backward(io(bn_y, relu_y, d_relu, d_bn)),
+        bn.backward(io(conv_y, bn_y, d_bn, d_conv)),
+        conv_layer.backward(io(x, conv_y, d_conv, dx)),
+    ]
+    .concat();
+    b.case("block", "conv-bn-relu-pool", window_shape(&conv, &format!("conv {filters}×")), ops, None)
 }
 
 fn pool_case(rng: &mut Rng, g: Window, max: bool) -> Case {
