@@ -498,3 +498,44 @@ fn augmentation_is_for_training_only_and_the_same_on_both_paths() {
         assert!((c - g).abs() <= 1e-6 * c.abs().max(1.0), "CPU {first_augmented:?} vs lavapipe {losses:?}");
     }
 }
+
+/// A small model built as the `strong` preset is — Conv2D → BatchNorm → ReLU → MaxPool blocks,
+/// dropout, a dense head — with its recipe (AdamW, a cosine schedule after a warm-up epoch,
+/// label smoothing, shifted images) learns on lavapipe.
+#[test]
+fn a_strong_like_model_learns_on_lavapipe() {
+    let (data, gpu) = (sample(), vulkan());
+    let mut spec = gpu_fmnist::graph::model::strong();
+    // Two narrow blocks instead of three wide ones; the preset's head and recipe.
+    let narrow = |l: &Layer| match l {
+        Layer::Conv2d { filters, kernel, strides, padding, activation, l2 } => Layer::Conv2d {
+            filters: filters / 8,
+            kernel: *kernel,
+            strides: *strides,
+            padding: *padding,
+            activation: *activation,
+            l2: *l2,
+        },
+        Layer::Dense { units: 256, activation, l2 } => {
+            Layer::Dense { units: 32, activation: *activation, l2: *l2 }
+        }
+        // A few hundred steps: moving averages at 0.99 would not have caught up with the batches'.
+        Layer::BatchNorm { epsilon, .. } => Layer::BatchNorm { momentum: 0.9, epsilon: *epsilon },
+        other => other.clone(),
+    };
+    spec.layers = spec.layers[..8].iter().chain(&spec.layers[12..]).map(narrow).collect();
+    spec.training.batch_size = 32;
+    let epochs = 5;
+    let per_epoch = data.train.len().div_ceil(32) as u64;
+    let mut c = config(spec.clone(), epochs, 2);
+    c.schedule = spec.training.schedule_for(None, c.optimizer.lr(), per_epoch, epochs).unwrap();
+    assert!(matches!(c.schedule, gpu_fmnist::graph::lr::Schedule::Cosine { warmup_steps: 57, .. }));
+    let mut t = Trainer::new(&gpu, &data, c, None).unwrap();
+    for _ in 0..epochs {
+        t.train_epoch(&mut Silent).unwrap();
+    }
+    let h = t.history.clone();
+    assert!(h[4].train_loss < 0.8 * h[0].train_loss, "the loss falls: {h:?}");
+    let test = t.evaluate(SplitName::Test).unwrap();
+    assert!(test.accuracy > 0.6, "well above chance (0.1): {test:?} {h:?}");
+}
