@@ -28,8 +28,18 @@ fn assert_one_line_error(args: &[&str], expect: &str) {
 fn help_documents_every_command() {
     let (code, stdout, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for command in ["train", "eval", "predict", "summary", "check", "bench", "data", "devices", "experiment"]
-    {
+    for command in [
+        "train",
+        "eval",
+        "predict",
+        "summary",
+        "check",
+        "bench",
+        "data",
+        "devices",
+        "experiment",
+        "augment-preview",
+    ] {
         assert!(stdout.contains(command), "--help lacks {command}:\n{stdout}");
         let (code, text, _) = run(&[command, "--help"]);
         assert_eq!(code, 0, "{command} --help");
@@ -46,6 +56,9 @@ fn help_documents_every_command() {
         "--seed",
         "--out",
         "--resume",
+        "--augment",
+        "--early-stopping",
+        "--save-best",
     ] {
         assert!(text.contains(flag), "train --help lacks {flag}");
     }
