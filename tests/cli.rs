@@ -641,3 +641,22 @@ fn plateau_and_augment_flags_are_used_and_recorded() {
     assert_one_line_error(&[&base[..], &["--augment", "rotate=3"]].concat(), "--augment");
     assert_one_line_error(&[&base[..], &["--lr-schedule", "plateau:factor=3"]].concat(), "factor");
 }
+
+/// `augment-preview` writes a grid of (1 + epochs) columns by images rows of 28·scale-pixel
+/// tiles with 2-pixel gutters; bad settings are one-line errors.
+#[test]
+fn augment_preview_draws_the_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grid.png");
+    let args = ["augment-preview", "--data-dir", SAMPLE, "--out", out.to_str().unwrap()];
+    let (code, stdout, stderr) = run(&[
+        &args[..],
+        &["--images", "3", "--epochs", "4", "--scale", "2", "--augment", "shift=3,erase=1"],
+    ]
+    .concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("shift=3,erase=1"), "{stdout}");
+    assert_eq!(png_size(&out), (5 * 58 + 2, 3 * 58 + 2));
+    assert_one_line_error(&[&args[..], &["--augment", "shift=x"]].concat(), "--augment");
+    assert_one_line_error(&[&args[..], &["--images", "0"]].concat(), "--images");
+}
