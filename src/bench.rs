@@ -30,8 +30,9 @@ pub struct MatmulTiming {
     pub cpu_seconds: f64,
 }
 
-/// Times `c = op(a)·op(b)` (m, n, k) on the GPU (kernel only: inputs stay on the device, each
-/// timed run is `inner` launches and one wait) and with ndarray on one CPU thread.
+/// Times `c = op(a)·op(b)` (m, n, k) on the GPU (kernel only: inputs stay on the device; by
+/// timestamp queries where the adapter has them, else each timed run is `inner` launches and
+/// one wait) and with ndarray on one CPU thread.
 pub fn matmul(ctx: &GpuContext, op: Matmul, reps: usize, label: &str) -> anyhow::Result<MatmulTiming> {
     let mut rng = Rng::new(1);
     let mut p = Program::default();
@@ -48,10 +49,21 @@ pub fn matmul(ctx: &GpuContext, op: Matmul, reps: usize, label: &str) -> anyhow:
     let inner = (5e7 / flop).ceil().clamp(1.0, 200.0) as usize;
     gpu.run(0, 1)?;
     ctx.wait()?;
-    let gpu_seconds = median_seconds(reps, || {
-        gpu.run(0, inner)?;
-        ctx.wait()
-    })? / inner as f64;
+    // On the device's clock where it has timestamp queries (each dispatch of the product, summed:
+    // a split-K product is two); else on the host's, around a wait.
+    let gpu_seconds = if ctx.has_timestamps() {
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            times.push(gpu.profile(0, inner)?.iter().map(|(_, s)| s).sum::<f64>());
+        }
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    } else {
+        median_seconds(reps, || {
+            gpu.run(0, inner)?;
+            ctx.wait()
+        })? / inner as f64
+    };
     let mut out = vec![0.0f32; op.m * op.n];
     let bias_v = bias.map(|_| vec![0.1f32; op.n]);
     let cpu_seconds = median_seconds(reps, || {

@@ -285,3 +285,38 @@ fn comparison_rejects_nan_unwritten_and_out_of_tolerance_elements() {
     let (case, out) = dummy_case(Rule::Exact);
     assert!(!compare(&case, &out, &Data::F32(vec![1.0, 2.0, 3.0000002]), &reference, None).passed());
 }
+
+/// Kernels timed on the device's own clock: lavapipe has timestamp queries, and a product's
+/// device time is positive, grows with the launches, and fits inside the host's wall time of
+/// the same pass.
+#[test]
+fn kernels_are_timed_by_timestamp_queries() {
+    use gpu_fmnist::graph::ops::{Act, Matmul};
+    use gpu_fmnist::graph::Engine;
+    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    assert!(ctx.has_timestamps(), "lavapipe reports timestamp queries");
+    let mut p = Program::default();
+    let (a, b, c) = (p.f32("a", 128 * 96), p.f32("b", 96 * 80), p.f32("c", 128 * 80));
+    let op = Matmul {
+        a,
+        b,
+        c,
+        m: 128,
+        n: 80,
+        k: 96,
+        trans_a: false,
+        trans_b: false,
+        bias: None,
+        act: Act::Linear,
+    };
+    p.add_list(vec![Op::Matmul(op)]);
+    let mut gpu = gpu_fmnist::gpu::GpuEngine::new(&ctx, &p).unwrap();
+    gpu.write_f32(a, &vec![0.5; 128 * 96]).unwrap();
+    let sum = |v: Vec<(String, f64)>| v.iter().map(|(_, s)| s).sum::<f64>();
+    let (one, many) = (sum(gpu.profile(0, 1).unwrap()), sum(gpu.profile(0, 40).unwrap()) * 40.0);
+    assert!(one > 0.0 && many > one, "device seconds: one launch {one}, forty {many}");
+    let start = std::time::Instant::now();
+    let timed = sum(gpu.profile(0, 40).unwrap()) * 40.0;
+    let wall = start.elapsed().as_secs_f64();
+    assert!(timed <= wall, "device time {timed} within the host's {wall}");
+}

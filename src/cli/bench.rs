@@ -188,6 +188,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     if let Executor::Gpu(ctx) = &exec {
         println!();
+        println!(
+            "GPU kernels timed {}.",
+            if ctx.has_timestamps() {
+                "on the device, by timestamp queries around each kernel's launches"
+            } else {
+                "on the host, around a wait (this adapter has no timestamp queries)"
+            }
+        );
+        println!();
         println!("| matmul | GPU ms | GPU GFLOP/s | CPU ms | CPU GFLOP/s | GPU speed / CPU |");
         println!("|---|---:|---:|---:|---:|---:|");
         for (label, op) in bench::matmul_shapes() {

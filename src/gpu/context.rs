@@ -251,6 +251,63 @@ impl GpuContext {
         self.queue.submit([commands]);
     }
 
+    /// Whether kernels can be timed on the device itself (timestamp queries).
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Runs the compute pass `record` encodes, alone, and returns the seconds the device spent
+    /// on it, from timestamps written at the pass's start and end; `None` on an adapter without
+    /// timestamp queries (then only the host's clock can time it, launch and wait included).
+    pub fn timed_pass(&self, record: impl FnOnce(&mut wgpu::ComputePass)) -> anyhow::Result<Option<f64>> {
+        if !self.has_timestamps() {
+            return Ok(None);
+        }
+        self.wait()?;
+        let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("pass timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let buffer = |usage| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("pass timestamps"),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let resolved = buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+        let staging = buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("timed"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+            });
+            record(&mut pass);
+        }
+        encoder.resolve_query_set(&set, 0..2, &resolved, 0);
+        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, 16);
+        self.submit(encoder.finish());
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()?.map_err(|e| anyhow::anyhow!("reading timestamps: {e}"))?;
+        let ticks: [u64; 2] = bytemuck::pod_read_unaligned(
+            &staging.get_mapped_range(..).map_err(|e| anyhow::anyhow!("reading timestamps: {e}"))?,
+        );
+        staging.unmap();
+        let ns = ticks[1].saturating_sub(ticks[0]) as f64 * self.queue.get_timestamp_period() as f64;
+        Ok(Some(ns * 1e-9))
+    }
+
     /// Waits until the GPU has finished everything submitted so far (every wait goes through
     /// here, and is counted).
     pub fn wait(&self) -> anyhow::Result<()> {

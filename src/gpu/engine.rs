@@ -171,25 +171,32 @@ impl<'a> GpuEngine<'a> {
     }
 
     /// Where the time of one run of list `list` goes: each dispatch repeated `reps` times in one
-    /// submission, timed on the host around a wait, per launch. Repeating a launch on warm data
-    /// can flatter it a little; the ranking is what this is for.
+    /// compute pass, per launch — timed on the device by timestamp queries where the adapter
+    /// has them ([`GpuContext::timed_pass`]), else on the host around a wait. Repeating a launch
+    /// on warm data can flatter it a little; the ranking is what this is for.
     pub fn profile(&mut self, list: usize, reps: usize) -> anyhow::Result<Vec<(String, f64)>> {
         self.ctx.wait()?;
         let mut out = Vec::new();
         for d in &self.lists[list] {
-            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
+            let record = |pass: &mut wgpu::ComputePass| {
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
                 for _ in 0..reps {
                     pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
                 }
-            }
-            let start = std::time::Instant::now();
-            self.ctx.submit(encoder.finish());
-            self.ctx.wait()?;
-            out.push((d.name.clone(), start.elapsed().as_secs_f64() / reps as f64));
+            };
+            let seconds = match self.ctx.timed_pass(record)? {
+                Some(s) => s,
+                None => {
+                    let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+                    record(&mut encoder.begin_compute_pass(&Default::default()));
+                    let start = std::time::Instant::now();
+                    self.ctx.submit(encoder.finish());
+                    self.ctx.wait()?;
+                    start.elapsed().as_secs_f64()
+                }
+            };
+            out.push((d.name.clone(), seconds / reps as f64));
         }
         Ok(out)
     }
