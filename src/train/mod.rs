@@ -246,7 +246,7 @@ impl<'a> Trainer<'a> {
             epoch: self.epoch as u32,
         };
         self.engine.write_u32(self.graph.state, state.words())?;
-        let val_losses: Vec<f64> = self.history.iter().map(|r| r.val_loss).collect();
+        let val_losses = self.monitored(crate::graph::callbacks::Monitor::ValLoss);
         self.engine.write_f32(
             self.graph.rates,
             &self.config.optimizer.step_rates(first, pass.steps, &self.config.schedule, &val_losses),
