@@ -10,9 +10,9 @@ use crate::data::{FashionMnist, PIXELS, SIDE};
 
 #[derive(Debug, Args)]
 pub struct AugmentPreviewArgs {
-    /// The augmentation, as `train --augment` takes it (default: the `strong` preset's).
-    #[arg(long, value_name = "SPEC")]
-    augment: Option<String>,
+    /// The augmentation, as `train --augment` takes it.
+    #[arg(long, value_name = "SPEC", default_value = "shift=2,flip,erase=0.25")]
+    augment: String,
     /// Training images shown, one per row, from the first.
     #[arg(long, default_value_t = 8)]
     images: usize,
@@ -33,10 +33,7 @@ pub struct AugmentPreviewArgs {
 }
 
 pub fn run(args: &AugmentPreviewArgs) -> anyhow::Result<()> {
-    let augment = match &args.augment {
-        Some(text) => Augment::parse(text)?,
-        None => crate::graph::model::strong().training.augment,
-    };
+    let augment = Augment::parse(&args.augment)?;
     anyhow::ensure!((1..=64).contains(&args.images), "--images is between 1 and 64");
     anyhow::ensure!((1..=32).contains(&args.epochs), "--epochs is between 1 and 32");
     anyhow::ensure!((1..=16).contains(&args.scale), "--scale is between 1 and 16");
