@@ -41,8 +41,8 @@ pub fn run(args: &AugmentPreviewArgs) -> anyhow::Result<()> {
     let n = args.images.min(data.train.len());
     let images: Vec<(u32, &[u8])> =
         (0..n).map(|i| (i as u32, &data.train.images[i * PIXELS..(i + 1) * PIXELS])).collect();
-    // The seed a training run's gather uses (train::Trainer, graph::schedule).
-    let seed = crate::graph::schedule::augment_seed((args.seed ^ (args.seed >> 32)) as u32);
+    // The seed a training run's gather uses.
+    let seed = crate::graph::schedule::augment_seed(crate::train::stream_seed(args.seed));
     let (pixels, w, h) = preview_grid(&augment, seed, &images, SIDE as u32, args.epochs, args.scale);
     let mut png = Vec::new();
     image::GrayImage::from_raw(w, h, pixels)

@@ -106,6 +106,12 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// The 32-bit seed a run seeded `seed` gives the graph's counter-based streams (dropout masks,
+/// augmentation draws).
+pub fn stream_seed(seed: u64) -> u32 {
+    (seed ^ (seed >> 32)) as u32
+}
+
 /// An engine for `program` on the chosen executor.
 pub fn engine<'a>(executor: &'a Executor, program: &Program) -> anyhow::Result<Box<dyn Engine + 'a>> {
     Ok(match executor {
@@ -158,9 +164,8 @@ impl<'a> Trainer<'a> {
             (SplitName::Val, data.val.len()),
             (SplitName::Test, data.test.len()),
         ];
-        let dropout_seed = (config.seed ^ (config.seed >> 32)) as u32;
-        let graph =
-            Graph::build(&config.spec, config.batch_size, &splits, Some(config.optimizer), dropout_seed)?;
+        let seed = stream_seed(config.seed);
+        let graph = Graph::build(&config.spec, config.batch_size, &splits, Some(config.optimizer), seed)?;
         let mut engine = engine(executor, &graph.program)?;
         for (name, _) in splits {
             let split = data.split(name);
