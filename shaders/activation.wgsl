@@ -2,7 +2,8 @@
 // Reference: src/cpu/activation.rs. Dispatch: src/gpu/elementwise.rs.
 //
 //   forward:  y (len) = act(x)
-//   backward: dx (len) = dy · act'(x), written with the output y (relu: y > 0; sigmoid: y(1 − y); tanh: 1 − y²)
+//   backward: dx (len) = dy · act'(x), written with the output y (relu: y > 0; sigmoid: y(1 − y); tanh: 1 − y²);
+//             with MASKED, dy is first put under the mask (a dropout's backward folded in)
 
 override ACT: u32 = 1u;
 
@@ -14,6 +15,7 @@ struct Len {
 @group(0) @binding(1) var<storage, read> x: array<f32>;   // forward: x; backward: y
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> state: State;
 
 @compute @workgroup_size(WG)
 fn forward(id: Invocation) {
@@ -27,6 +29,10 @@ fn forward(id: Invocation) {
 fn backward(id: Invocation) {
     let i = flat_index(id);
     if i < p.len {
-        out[i] = dy[i] * activate_grad(ACT, x[i]);
+        var g = dy[i];
+        if MASKED {
+            g = under_mask(state.step, i, g);
+        }
+        out[i] = g * activate_grad(ACT, x[i]);
     }
 }

@@ -52,6 +52,19 @@ fn uniform01(seed: u32, step: u32, element: u32) -> f32 {
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
+// Inverted dropout's mask (src/graph/ops.rs `Mask`), given to a kernel as override constants
+// (src/gpu/kernels.rs `mask_constants`): element i of a step is kept, × MASK_SCALE = 1/(1 − rate),
+// where uniform01(MASK_SEED, step, i) ≥ MASK_RATE, else zeroed. Kernels that fold a dropout in
+// (MASKED) call `under_mask`; reference: src/cpu/dropout.rs.
+override MASKED: bool = false;
+override MASK_SEED: u32 = 0u;
+override MASK_RATE: f32 = 0.0;
+override MASK_SCALE: f32 = 1.0;
+
+fn under_mask(step: u32, i: u32, v: f32) -> f32 {
+    return select(0.0, v * MASK_SCALE, uniform01(MASK_SEED, step, i) >= MASK_RATE);
+}
+
 // A sliding window over NHWC images: a convolution's kernel or a pooling window
 // (src/graph/ops.rs `Window`). Output (oh, ow) covers input rows oh·sh − pad_top + [0, kh) and
 // columns ow·sw − pad_left + [0, kw).

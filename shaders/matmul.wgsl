@@ -11,6 +11,9 @@
 // mat4x4, so one step of the K loop is eight 4-float loads and one 4×4 matrix product.
 // Split-K: workgroup z sums only K-slice z into `partial` (splits, M, N), and `sum_splits`
 // adds the slices in a fixed order. No float atomics anywhere, so results are reproducible.
+// With MASKED, the epilogue also writes C under a dropout's mask to `dropped` (M, N): the
+// dropout after a dense layer, folded in (src/graph/fuse.rs).
+// Check cases: `matmul_case`, `matmul_dropout_case` and `dense_with` in src/check/cases.rs.
 
 struct Dims {
     m: u32,
@@ -29,6 +32,8 @@ struct Dims {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 @group(0) @binding(5) var<storage, read> partial: array<f32>;
+@group(0) @binding(6) var<storage, read> state: State;
+@group(0) @binding(7) var<storage, read_write> dropped: array<f32>;
 // A and B again, as floats: read where their rows are not whole vec4s.
 @group(0) @binding(12) var<storage, read> a1: array<f32>;
 @group(0) @binding(13) var<storage, read> b1: array<f32>;
@@ -80,12 +85,17 @@ fn b_rows(r0: u32, rows: u32, col: u32) -> mat4x4<f32> {
     );
 }
 
-fn epilogue(v: f32, col: u32) -> f32 {
+// C[m][n] = act(v + bias[n]); with MASKED, also dropped[m][n] = that under the mask.
+fn store(v: f32, m: u32, n: u32) {
     var x = v;
     if HAS_BIAS {
-        x += bias[col];
+        x += bias[n];
     }
-    return activate(ACT, x);
+    let y = activate(ACT, x);
+    c[m * d.ldc + n] = y;
+    if MASKED {
+        dropped[m * d.n + n] = under_mask(state.step, m * d.n + n, y);
+    }
 }
 
 @compute @workgroup_size(8, 8, 1)
@@ -160,14 +170,15 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if PARTIAL {
                     c[offset + m * d.n + n] = acc[j][i];
                 } else {
-                    c[m * d.ldc + n] = epilogue(acc[j][i], n);
+                    store(acc[j][i], m, n);
                 }
             }
         }
     }
 }
 
-// C[m][n] = act(Σ_z partial[z][m][n] + bias[n]), the slices added in order z = 0, 1, ….
+// C[m][n] = act(Σ_z partial[z][m][n] + bias[n]), the slices added in order z = 0, 1, … (and
+// under the mask, with MASKED).
 @compute @workgroup_size(WG)
 fn sum_splits(id: Invocation) {
     let i = flat_index(id);
@@ -178,13 +189,12 @@ fn sum_splits(id: Invocation) {
     for (var z = 0u; z < d.splits; z++) {
         s += partial[z * d.m * d.n + i];
     }
-    let m = i / d.n;
-    let n = i % d.n;
-    c[m * d.ldc + n] = epilogue(s, n);
+    store(s, i / d.n, i % d.n);
 }
 
 // bias_grad: db (cols) = Σ_r dz (rows, cols), the bias gradient of a dense or conv layer, where
-// dz = dy, or with THROUGH_ACT dz = dy · act'(y) (ACT, from the layer's output y), written too.
+// dz = dy, or with THROUGH_ACT dz = dy · act'(y) (ACT, from the layer's output y), written too;
+// with MASKED (only beside THROUGH_ACT) dy is first put under a dropout's mask.
 // One workgroup per column; each invocation sums rows lid, lid + width, …, then a fixed tree:
 // 64 wide (`bias_grad`, for CPU drivers) or 256 (`bias_grad_wide`, so that the 64 columns of a
 // convolution keep a large GPU busy); src/gpu/context.rs `Tuning` picks.
@@ -211,6 +221,9 @@ fn column_part(col: u32, lid: u32, width: u32) -> f32 {
     for (var r = lid; r < cs.rows; r += width) {
         let i = r * cs.cols + col;
         var v = dy[i];
+        if MASKED {
+            v = under_mask(state.step, i, v);
+        }
         if THROUGH_ACT {
             v *= activate_grad(ACT, act_y[i]);
             dz[i] = v;

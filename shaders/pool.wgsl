@@ -10,6 +10,8 @@
 //   it send back — no atomics, reproducible, one dispatch. On a CPU driver (Tuning::Cpu) with
 //   windows that do not overlap, `zero` then `backward_scatter` (one invocation per window)
 //   give the same values without the search, which costs lavapipe more than the extra pass.
+// With MASKED (max pooling), forward also writes y under a dropout's mask to `dropped`, and
+// backward puts dy under it first: the dropout after the pool, folded in (src/graph/fuse.rs).
 // Check cases: `pool_case` and `pool_with` in src/check/cases.rs.
 
 override MAX: bool = true;
@@ -19,6 +21,16 @@ override MAX: bool = true;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;  // forward: y; backward: dx
 @group(0) @binding(3) var<storage, read_write> argmax: array<u32>;
 @group(0) @binding(4) var<storage, read> argmax_in: array<u32>;
+@group(0) @binding(5) var<storage, read> state: State;
+@group(0) @binding(6) var<storage, read_write> dropped: array<f32>;
+
+// dy of output cell o, under the mask with MASKED.
+fn dy_at(o: u32) -> f32 {
+    if MASKED {
+        return under_mask(state.step, o, src[o]);
+    }
+    return src[o];
+}
 
 // The window of output cell `o` (flat index into y), clipped to the image:
 // (first row, end row, first column, end column), the ends exclusive.
@@ -70,6 +82,9 @@ fn forward(id: Invocation) {
     if MAX {
         dst[o] = top;
         argmax[o] = best;
+        if MASKED {
+            dropped[o] = under_mask(state.step, o, top);
+        }
     } else {
         dst[o] = s / cells(win);
     }
@@ -101,7 +116,7 @@ fn backward(id: Invocation) {
             if !MAX {
                 s += src[o] / cells(window_of(o));
             } else if argmax_in[o] == e {
-                s += src[o];
+                s += dy_at(o);
             }
         }
     }
@@ -125,7 +140,7 @@ fn backward_scatter(id: Invocation) {
         return;
     }
     if MAX {
-        dst[argmax_in[o]] = src[o];
+        dst[argmax_in[o]] = dy_at(o);
         return;
     }
     let at = unflatten(o, g.oh, g.ow, g.c);

@@ -88,6 +88,7 @@ pub fn matmul_shapes() -> Vec<(String, Matmul)> {
         trans_b,
         bias: bias.then_some(crate::graph::T(0)),
         act,
+        dropout: None,
     };
     vec![
         ("1024×1024 · 1024×1024".into(), mm(1024, 1024, 1024, false, false, false, Act::Linear)),

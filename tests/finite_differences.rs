@@ -39,7 +39,7 @@ fn assert_close(what: &str, analytic: &[f64], numeric: &[f64]) {
 }
 
 fn mm(m: usize, n: usize, k: usize, trans_a: bool, trans_b: bool, act: Act) -> Matmul {
-    Matmul { a: T(0), b: T(1), c: T(2), m, n, k, trans_a, trans_b, bias: None, act }
+    Matmul { a: T(0), b: T(1), c: T(2), m, n, k, trans_a, trans_b, bias: None, act, dropout: None }
 }
 
 #[test]

@@ -121,11 +121,14 @@ fn cases_cover_every_op_in_both_directions() {
 fn forms(op: &Op) -> Vec<&'static str> {
     match op {
         Op::Gather { .. } => vec!["Gather"],
-        Op::Matmul(_) => vec!["Matmul"],
-        Op::BiasGrad { through, .. } => {
+        Op::Matmul(mm) => {
+            vec!["Matmul", if mm.dropout.is_some() { "Matmul with a dropout" } else { "Matmul alone" }]
+        }
+        Op::BiasGrad { through, mask, .. } => {
             vec![
                 "BiasGrad",
                 if through.is_some() { "BiasGrad through an activation" } else { "BiasGrad alone" },
+                if mask.is_some() { "BiasGrad under a mask" } else { "BiasGrad without a mask" },
             ]
         }
         Op::Activation { .. } => vec!["Activation"],
@@ -139,8 +142,15 @@ fn forms(op: &Op) -> Vec<&'static str> {
         }
         Op::Im2col { .. } => vec!["Im2col"],
         Op::Col2im { .. } => vec!["Col2im"],
-        Op::MaxPool { .. } => vec!["MaxPool"],
-        Op::MaxPoolGrad { .. } => vec!["MaxPoolGrad"],
+        Op::MaxPool { dropout, .. } => {
+            vec!["MaxPool", if dropout.is_some() { "MaxPool with a dropout" } else { "MaxPool alone" }]
+        }
+        Op::MaxPoolGrad { mask, .. } => {
+            vec![
+                "MaxPoolGrad",
+                if mask.is_some() { "MaxPoolGrad under a mask" } else { "MaxPoolGrad without a mask" },
+            ]
+        }
         Op::AvgPool { .. } => vec!["AvgPool"],
         Op::AvgPoolGrad { .. } => vec!["AvgPoolGrad"],
         Op::Dropout { .. } => vec!["Dropout"],
@@ -190,9 +200,13 @@ fn every_op_variant_and_form_has_a_check_case() {
     for form in [
         "Gather",
         "Matmul",
+        "Matmul alone",
+        "Matmul with a dropout",
         "BiasGrad",
         "BiasGrad through an activation",
         "BiasGrad alone",
+        "BiasGrad under a mask",
+        "BiasGrad without a mask",
         "Activation",
         "ActivationGrad",
         "SoftmaxXent",
@@ -202,7 +216,11 @@ fn every_op_variant_and_form_has_a_check_case() {
         "Im2col",
         "Col2im",
         "MaxPool",
+        "MaxPool alone",
+        "MaxPool with a dropout",
         "MaxPoolGrad",
+        "MaxPoolGrad under a mask",
+        "MaxPoolGrad without a mask",
         "AvgPool",
         "AvgPoolGrad",
         "Dropout",
@@ -308,6 +326,7 @@ fn kernels_are_timed_by_timestamp_queries() {
         trans_b: false,
         bias: None,
         act: Act::Linear,
+        dropout: None,
     };
     p.add_list(vec![Op::Matmul(op)]);
     let mut gpu = gpu_fmnist::gpu::GpuEngine::new(&ctx, &p).unwrap();

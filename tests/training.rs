@@ -7,7 +7,7 @@ use gpu_fmnist::data::{FashionMnist, SplitName};
 use gpu_fmnist::gpu::kernels::SHADERS;
 use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext};
 use gpu_fmnist::graph::model::{cnn, mlp, Activation, Layer, Size2, TrainDefaults};
-use gpu_fmnist::graph::{ModelSpec, Optimizer, Padding};
+use gpu_fmnist::graph::{ModelSpec, Op, Optimizer, Padding};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gpu_fmnist::train::{Checkpoint, Diverged, Interrupted, Silent, TrainConfig, Trainer};
@@ -217,6 +217,39 @@ fn gpu_and_cpu_agree_step_by_step() {
                     "{} {name}[{i}] after 20 steps: gpu {a:e}, cpu {b:e}, allowed ±{allowed:e}",
                     spec.name
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn folding_the_dropouts_changes_nothing_but_the_dispatch_count() {
+    // graph::fuse folds each dropout into the op before it (forward) and after it (backward):
+    // the same arithmetic in the same order, so the same bits on both paths.
+    let data = sample();
+    for executor in [Executor::Cpu { threads: 1 }, vulkan()] {
+        // every-layer's dropout follows an average pool, which takes none: forward, it stays
+        // apart (backward, it folds into the dense layer's input-gradient product).
+        for (spec, stays) in [(mlp(), 0), (cnn(), 0), (every_layer(), 1)] {
+            let run = |fold| {
+                let mut t =
+                    Trainer::with_folding(&executor, &data, config(spec.clone(), 1, 7), None, fold).unwrap();
+                let losses = t.run_steps(12).unwrap();
+                let list = &t.graph.program.lists[t.graph.train_pass.unwrap().full];
+                let dropouts = list.iter().filter(|op| matches!(op, Op::Dropout { .. })).count();
+                let dispatches =
+                    if matches!(executor, Executor::Gpu(_)) { t.dispatches_per_step() } else { 0 };
+                (losses, t.checkpoint().unwrap().values(), dropouts, dispatches)
+            };
+            let (folded, apart) = (run(true), run(false));
+            let layers = spec.layers.iter().filter(|l| matches!(l, Layer::Dropout { .. })).count();
+            assert!(layers > 0, "{} has dropout layers", spec.name);
+            assert_eq!(apart.2, 2 * layers, "{}: a forward and a backward dropout per layer", spec.name);
+            assert_eq!(folded.2, stays, "{}: dropouts left apart", spec.name);
+            assert_eq!(folded.0, apart.0, "{}: losses", spec.name);
+            assert!(folded.1 == apart.1, "{}: weights differ with the dropouts folded", spec.name);
+            if let Executor::Gpu(_) = executor {
+                assert_eq!(folded.3 + apart.2 - stays, apart.3, "{}: a dispatch fewer per fold", spec.name);
             }
         }
     }

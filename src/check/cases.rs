@@ -4,8 +4,11 @@
 use super::{Case, Data, Output, Rule};
 use crate::cpu;
 use crate::data::{pack_bytes, Augment};
+use crate::graph::fuse::fold_dropout;
 use crate::graph::layers::{BatchNorm, Conv, Dense, Io, Lowered, Mode, Weight};
-use crate::graph::ops::{Act, ActGrad, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T};
+use crate::graph::ops::{
+    Act, ActGrad, Mask, Matmul, Op, Optimizer, Padding, State, Trained, Window, CHUNK, T,
+};
 use crate::graph::Program;
 use crate::rng::Rng;
 
@@ -170,6 +173,18 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         out.push(dense_with(x, w, bias, act, dy));
     }
 
+    for act in [Act::Relu, Act::Sigmoid] {
+        let (batch, inputs, units) = (random_dim(rng), random_dim(rng), random_dim(rng));
+        out.push(dense_dropout_case(rng, batch, inputs, units, act));
+    }
+    // K long enough to be split across workgroups: the epilogue (and mask) in `sum_splits`.
+    out.push(dense_dropout_case(rng, 9, if full { 3001 } else { 1100 }, 13, Act::Relu));
+    if full {
+        // The report MLP's two dropouts.
+        out.push(dense_dropout_case(rng, 32, 784, 350, Act::Relu));
+        out.push(dense_dropout_case(rng, 32, 350, 80, Act::Relu));
+    }
+
     for _ in 0..random_shapes {
         let (rows, cols) = (random_dim(rng), random_dim(rng));
         out.push(bias_grad_case(rng, rows, cols));
@@ -224,6 +239,18 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         out.push(pool_case(rng, pool1, true));
         out.push(pool_case(rng, pool2, true));
         out.push(pool_case(rng, pool1, false));
+    }
+
+    for _ in 0..random_shapes {
+        let g = random_window(rng, false);
+        out.push(pool_dropout_case(rng, g));
+    }
+    if full {
+        // The report CNN's second pool and its dropout.
+        out.push(pool_dropout_case(
+            rng,
+            Window::new(32, (4, 4, 64), (2, 2), (2, 2), Padding::Valid).unwrap(),
+        ));
     }
 
     for rate in [0.1, 0.6] {
@@ -352,7 +379,7 @@ pub fn matmul_with(
     let bm = b.input("b", bm);
     let bias = bias.map(|v| b.input("bias", v));
     let c = b.output("c", m * n, Rule::Sum { k: k + epilogue as usize });
-    let op = Matmul { a, b: bm, c, m, n, k, trans_a, trans_b, bias, act };
+    let op = Matmul { a, b: bm, c, m, n, k, trans_a, trans_b, bias, act, dropout: None };
     let shape = format!(
         "{}·{}{}",
         if trans_a { format!("({k}×{m})ᵀ") } else { format!("{m}×{k}") },
@@ -397,6 +424,51 @@ pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f3
     b.case("dense", "forward+backward", shape, steps(&dense), Some(magnitude))
 }
 
+/// A dense layer followed by dropout, forward and backward, the dropout folded into the layer's
+/// ops by the graph's own `fuse::fold_dropout` (asserted): the matmul epilogue writes y and y
+/// under the mask; the bias gradient reads dy below the dropout and puts it under the mask.
+fn dense_dropout_case(rng: &mut Rng, batch: usize, inputs: usize, units: usize, act: Act) -> Case {
+    let mut b = Builder::new();
+    let x = b.input("x", rng.vec(batch * inputs, -1.0, 1.0));
+    let w = b.input("w", rng.vec(units * inputs, -1.0, 1.0));
+    let bias = b.input("b", rng.vec(units, -1.0, 1.0));
+    let dyd = b.input("dy", rng.vec(batch * units, -1.0, 1.0));
+    let state = b.state(rng.below(100_000) as u32, 0, 0);
+    let mask = Mask { state, rate: *rng.pick(&[0.1, 0.2, 0.6]), seed: rng.next_u64() as u32 };
+    let y = b.output("y", batch * units, Rule::Sum { k: inputs + 1 });
+    let yd = b.output("y dropped", batch * units, Rule::Sum { k: inputs + 1 });
+    let dy = b.temp("dy under the mask", batch * units);
+    let dz = b.output("dz", batch * units, Rule::Sum { k: 1 });
+    let dw = b.output("dw", units * inputs, Rule::Sum { k: batch });
+    let db = b.output("db", units, Rule::Sum { k: batch });
+    let dx = b.output("dx", batch * inputs, Rule::Sum { k: units });
+    let len = batch * units;
+    let dense = Dense {
+        rows: batch,
+        k: inputs,
+        units,
+        act,
+        w: Weight { value: w, grad: Some(dw) },
+        b: Weight { value: bias, grad: Some(db) },
+        dz: Some(dz),
+    };
+    let io = Io { x, y, dy: Some(dy), dx: Some(dx) };
+    let steps = |d: &Dense| {
+        let ops = [
+            d.forward(io),
+            vec![Op::Dropout { x: y, y: yd, len, mask }, Op::Dropout { x: dyd, y: dy, len, mask }],
+            d.backward(io),
+        ]
+        .concat();
+        let folded = fold_dropout(ops);
+        assert!(!folded.iter().any(|op| matches!(op, Op::Dropout { .. })), "both dropouts fold");
+        folded
+    };
+    let magnitude = steps(&Dense { act: Act::Linear, ..dense.clone() });
+    let shape = format!("{batch}×{inputs} → {units} {act:?}, dropout {}", mask.rate).to_lowercase();
+    b.case("dense", "dropout folded", shape, steps(&dense), Some(magnitude))
+}
+
 /// The bias gradient alone, or through an activation (its dz compared too).
 fn bias_grad_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
     let mut b = Builder::new();
@@ -420,7 +492,7 @@ fn bias_grad_case(rng: &mut Rng, rows: usize, cols: usize) -> Case {
         "bias_grad",
         "backward",
         format!("Σ rows of {rows}×{cols}{through_label}"),
-        vec![Op::BiasGrad { dy, db, rows, cols, through }],
+        vec![Op::BiasGrad { dy, db, rows, cols, through, mask: None }],
         None,
     )
 }
@@ -658,7 +730,11 @@ pub fn pool_with(g: Window, max: bool, x: Vec<f32>, dy: Vec<f32>) -> Case {
         let y = b.output("y", g.out_pixels() * g.c, Rule::Exact);
         let argmax = b.output_u32("argmax", g.out_pixels() * g.c);
         let dx = b.output("dx", g.input_len(), Rule::Exact);
-        ("maxpool", vec![Op::MaxPool { x, y, argmax, g }, Op::MaxPoolGrad { dy, argmax, dx, g }])
+        let ops = vec![
+            Op::MaxPool { x, y, argmax, g, dropout: None },
+            Op::MaxPoolGrad { dy, argmax, dx, g, mask: None },
+        ];
+        ("maxpool", ops)
     } else {
         let y = b.output("y", g.out_pixels() * g.c, Rule::Sum { k: window });
         let dx = b.output("dx", g.input_len(), Rule::Sum { k: window });
@@ -667,12 +743,36 @@ pub fn pool_with(g: Window, max: bool, x: Vec<f32>, dy: Vec<f32>) -> Case {
     b.case(name, "forward+backward", window_shape(&g, "pool"), ops, None)
 }
 
+/// Max pooling followed by dropout, forward and backward, the dropout folded into the pooling
+/// ops by `fuse::fold_dropout` (asserted).
+fn pool_dropout_case(rng: &mut Rng, g: Window) -> Case {
+    let mut b = Builder::new();
+    let n = g.out_pixels() * g.c;
+    let x = b.input("x", rng.vec(g.input_len(), -2.0, 2.0).iter().map(|v| (v * 2.0).round() / 2.0).collect());
+    let dyd = b.input("dy", rng.vec(n, -1.0, 1.0));
+    let state = b.state(rng.below(100_000) as u32, 0, 0);
+    let mask = Mask { state, rate: *rng.pick(&[0.1, 0.6]), seed: rng.next_u64() as u32 };
+    let y = b.output("y", n, Rule::Exact);
+    let argmax = b.output_u32("argmax", n);
+    let yd = b.output("y dropped", n, Rule::Exact);
+    let dy = b.temp("dy under the mask", n);
+    let dx = b.output("dx", g.input_len(), Rule::Exact);
+    let ops = fold_dropout(vec![
+        Op::MaxPool { x, y, argmax, g, dropout: None },
+        Op::Dropout { x: y, y: yd, len: n, mask },
+        Op::Dropout { x: dyd, y: dy, len: n, mask },
+        Op::MaxPoolGrad { dy, argmax, dx, g, mask: None },
+    ]);
+    assert!(!ops.iter().any(|op| matches!(op, Op::Dropout { .. })), "both dropouts fold");
+    b.case("maxpool", "dropout folded", window_shape(&g, "pool"), ops, None)
+}
+
 fn dropout_case(rng: &mut Rng, len: usize, rate: f32, direction: &'static str) -> Case {
     let mut b = Builder::new();
     let x = b.input(if direction == "forward" { "x" } else { "dy" }, rng.vec(len, -3.0, 3.0));
     let state = b.state(rng.below(100_000) as u32, 0, 0);
     let y = b.output(if direction == "forward" { "y" } else { "dx" }, len, Rule::Exact);
-    let op = Op::Dropout { x, y, state, len, rate, seed: rng.next_u64() as u32 };
+    let op = Op::Dropout { x, y, len, mask: Mask { state, rate, seed: rng.next_u64() as u32 } };
     b.case("dropout", direction, format!("{len} rate {rate}"), vec![op], None)
 }
 

@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod softmax_xent;
 
-use crate::graph::ops::{ActGrad, Op, State, CHUNK, RECORD_WIDTH};
+use crate::graph::ops::{ActGrad, Mask, Op, State, CHUNK, RECORD_WIDTH};
 
 /// The float types the reference runs in: f32 as an executor, f64 for finite differences.
 pub trait Real:
@@ -165,6 +165,22 @@ impl CpuEngine {
         }
     }
 
+    /// y (len) = x (len) under `mask`.
+    fn dropout(&mut self, x: T, y: T, len: usize, mask: Mask) {
+        let mut out = self.take_f(y);
+        let step = State::from_words(self.u(mask.state)).step;
+        dropout::dropout(&self.f(x)[..len], &mut out[..len], mask.rate, mask.seed, step);
+        self.put_f(y, out);
+    }
+
+    /// x (len) under `mask`, as a new vector.
+    fn masked(&self, x: T, len: usize, mask: Mask) -> Vec<f32> {
+        let mut out = vec![0.0; len];
+        let step = State::from_words(self.u(mask.state)).step;
+        dropout::dropout(&self.f(x)[..len], &mut out, mask.rate, mask.seed, step);
+        out
+    }
+
     fn put_f(&mut self, t: T, v: Vec<f32>) {
         self.buffers[t.0] = Buffer::F32(v);
     }
@@ -213,15 +229,22 @@ impl CpuEngine {
                     _ => matmul::matmul(mm, a, b, bias, out),
                 }
                 self.put_f(mm.c, c);
+                if let Some(d) = mm.dropout {
+                    self.dropout(mm.c, d.y, mm.m * mm.n, d.mask);
+                }
             }
-            Op::BiasGrad { dy, db, rows, cols, through } => {
+            Op::BiasGrad { dy, db, rows, cols, through, mask } => {
                 let n = rows * cols;
                 let mut out = self.take_f(db);
                 match through {
                     None => matmul::bias_grad(&self.f(dy)[..n], rows, cols, &mut out[..cols]),
                     Some(ActGrad { y, dz, act }) => {
                         let mut dzs = self.take_f(dz);
-                        activation::backward(act, &self.f(y)[..n], &self.f(dy)[..n], &mut dzs[..n]);
+                        let dy = match mask {
+                            Some(mask) => std::borrow::Cow::Owned(self.masked(dy, n, mask)),
+                            None => std::borrow::Cow::Borrowed(&self.f(dy)[..n]),
+                        };
+                        activation::backward(act, &self.f(y)[..n], &dy, &mut dzs[..n]);
                         matmul::bias_grad(&dzs[..n], rows, cols, &mut out[..cols]);
                         self.put_f(dz, dzs);
                     }
@@ -284,16 +307,23 @@ impl CpuEngine {
                 conv::col2im(g, self.f(dcols), &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
-            Op::MaxPool { x, y, argmax, ref g } => {
+            Op::MaxPool { x, y, argmax, ref g, dropout } => {
                 let (mut out, mut arg) = (self.take_f(y), self.take_u(argmax));
                 pool::max_forward(g, self.f(x), &mut out, &mut arg);
                 self.put_f(y, out);
                 self.put_u(argmax, arg);
+                if let Some(d) = dropout {
+                    self.dropout(y, d.y, g.out_pixels() * g.c, d.mask);
+                }
             }
-            Op::MaxPoolGrad { dy, argmax, dx, ref g } => {
+            Op::MaxPoolGrad { dy, argmax, dx, ref g, mask } => {
                 let mut out = self.take_f(dx);
                 let n = g.out_pixels() * g.c;
-                pool::max_backward(&self.f(dy)[..n], &self.u(argmax)[..n], &mut out[..g.input_len()]);
+                let dy = match mask {
+                    Some(mask) => std::borrow::Cow::Owned(self.masked(dy, n, mask)),
+                    None => std::borrow::Cow::Borrowed(&self.f(dy)[..n]),
+                };
+                pool::max_backward(&dy, &self.u(argmax)[..n], &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
             Op::AvgPool { x, y, ref g } => {
@@ -306,11 +336,7 @@ impl CpuEngine {
                 pool::avg_backward(g, self.f(dy), &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
-            Op::Dropout { x, y, state, len, rate, seed } => {
-                let mut out = self.take_f(y);
-                dropout::dropout(&self.f(x)[..len], &mut out[..len], rate, seed, self.u(state)[0]);
-                self.put_f(y, out);
-            }
+            Op::Dropout { x, y, len, mask } => self.dropout(x, y, len, mask),
             Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
                 let (mut m, mut v) = (self.take_f(mean), self.take_f(var));
                 let (mut mm, mut mv) = (self.take_f(moving_mean), self.take_f(moving_var));

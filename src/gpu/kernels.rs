@@ -11,6 +11,8 @@ use std::rc::Rc;
 use wgpu::util::DeviceExt;
 
 use super::context::{one_line, GpuContext};
+use crate::graph::ops::Mask;
+use crate::rng::keep_scale;
 
 /// A kernel file: `shaders/<name>.wgsl` with `shaders/common.wgsl` in front of it.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +46,19 @@ pub const DATA: Shader = shader!("data");
 /// Every kernel file.
 pub const SHADERS: [Shader; 9] =
     [MATMUL, ACTIVATION, SOFTMAX_XENT, CONV, POOL, DROPOUT, BATCHNORM, OPTIMIZER, DATA];
+
+/// The override constants that give a kernel a dropout's mask (`under_mask` in common.wgsl);
+/// none without a mask (MASKED stays false).
+pub fn mask_constants(mask: Option<Mask>) -> Vec<(&'static str, f64)> {
+    mask.map_or_else(Vec::new, |m| {
+        vec![
+            ("MASKED", 1.0),
+            ("MASK_SEED", m.seed as f64),
+            ("MASK_RATE", m.rate as f64),
+            ("MASK_SCALE", keep_scale(m.rate) as f64),
+        ]
+    })
+}
 
 /// Parses and validates WGSL with naga, with no device: the error is naga's report.
 pub fn validate(source: &str) -> Result<naga::Module, String> {

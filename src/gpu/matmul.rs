@@ -8,7 +8,7 @@
 
 use super::context::Tuning;
 use super::engine::Compiler;
-use super::kernels::{grid, Dispatch, MATMUL};
+use super::kernels::{grid, mask_constants, Dispatch, MATMUL};
 use crate::graph::ops::{Matmul, Op};
 
 /// Output tile of one 8×8 workgroup of 4×4 blocks.
@@ -58,7 +58,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
-    let constants = [
+    let mut constants = vec![
         ("TRANS_A", flag(mm.trans_a)),
         ("TRANS_B", flag(mm.trans_b)),
         ("HAS_BIAS", flag(mm.bias.is_some())),
@@ -67,6 +67,17 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         ("ALIGNED_A", flag(lda.is_multiple_of(4))),
         ("ALIGNED_B", flag(ldb.is_multiple_of(4))),
     ];
+    // The dropout folded into the epilogue, where the epilogue runs: the product's own pass, or
+    // the pass that adds the K-slices.
+    let mask = mm.dropout.map(|d| d.mask);
+    let dropout = [
+        (6, c.buf_or_placeholder(mask.map(|m| m.state))),
+        (7, c.buf_or_placeholder(mm.dropout.map(|d| d.y))),
+    ];
+    let epilogue = [constants.clone(), mask_constants(mask)].concat();
+    if splits == 1 {
+        constants = epilogue.clone();
+    }
     let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
     anyhow::ensure!(
         groups.iter().all(|&g| g <= 65_535),
@@ -85,6 +96,8 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
                 (13, b.clone()),
                 (3, bias.clone()),
                 (4, c.buf(mm.c)),
+                dropout[0].clone(),
+                dropout[1].clone(),
             ],
             groups,
         )?);
@@ -102,15 +115,23 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
                 (13, b.clone()),
                 (3, bias.clone()),
                 (4, (&partial).into()),
+                (6, c.buf_or_placeholder(None)),
+                (7, c.buf_or_placeholder(None)),
             ],
             groups,
         )?);
         out.push(c.dispatch(
             MATMUL,
             "sum_splits",
-            &constants,
+            &epilogue,
             (0, &dims(n)),
-            &[(3, bias.clone()), (4, c.buf(mm.c)), (5, (&partial).into())],
+            &[
+                (3, bias.clone()),
+                (4, c.buf(mm.c)),
+                (5, (&partial).into()),
+                dropout[0].clone(),
+                dropout[1].clone(),
+            ],
             grid(m * n, 256),
         )?);
     }
@@ -118,19 +139,21 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
 }
 
 pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    let Op::BiasGrad { dy, db, rows, cols, through } = *op else { unreachable!() };
+    let Op::BiasGrad { dy, db, rows, cols, through, mask } = *op else { unreachable!() };
     anyhow::ensure!(cols <= 65_535, "bias of {cols} columns is too wide for one dispatch");
+    anyhow::ensure!(mask.is_none() || through.is_some(), "a bias gradient under a mask must write dz");
     if let (Some(t), Tuning::Cpu) = (through, c.ctx.tuning) {
         // On a CPU driver the column-by-column pass reads and writes dz with a stride of a whole
-        // row, which costs more than a second dispatch: the activation's gradient element-wise
-        // first, then the sums of dz.
-        let grad = Op::ActivationGrad { y: t.y, dy, dx: t.dz, act: t.act, len: rows * cols };
-        let mut out = super::elementwise::compile(c, &grad)?;
-        out.extend(compile_bias_grad(c, &Op::BiasGrad { dy: t.dz, db, rows, cols, through: None })?);
+        // row, which costs more than a second dispatch: the activation's gradient (and mask)
+        // element-wise first, then the sums of dz.
+        let mut out = vec![super::elementwise::activation_grad(c, t.y, dy, t.dz, t.act, rows * cols, mask)?];
+        let sums = Op::BiasGrad { dy: t.dz, db, rows, cols, through: None, mask: None };
+        out.extend(compile_bias_grad(c, &sums)?);
         return Ok(out);
     }
     let act = through.map_or(0.0, |t| t.act.code() as f64);
-    let constants = [("THROUGH_ACT", if through.is_some() { 1.0 } else { 0.0 }), ("ACT", act)];
+    let mut constants = vec![("THROUGH_ACT", if through.is_some() { 1.0 } else { 0.0 }), ("ACT", act)];
+    constants.extend(mask_constants(mask));
     // A 64-wide tree on a CPU driver (wider workgroups cost it), 256 wide on a GPU.
     let entry = match c.ctx.tuning {
         Tuning::Cpu => "bias_grad",
@@ -146,6 +169,7 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
             (11, c.buf(db)),
             (14, c.buf_or_placeholder(through.map(|t| t.y))),
             (15, c.buf_or_placeholder(through.map(|t| t.dz))),
+            (6, c.buf_or_placeholder(mask.map(|m| m.state))),
         ],
         [cols as u32, 1, 1],
     )?])

@@ -2,7 +2,7 @@
 
 use super::context::Tuning;
 use super::engine::Compiler;
-use super::kernels::{grid, Dispatch, POOL};
+use super::kernels::{grid, mask_constants, Dispatch, POOL};
 use crate::graph::ops::Op;
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
@@ -15,14 +15,23 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     let params = (0, &g.words()[..]);
     let (outputs, inputs) = (grid(g.out_pixels() * g.c, 256), grid(g.input_len(), 256));
     let d = match *op {
-        Op::MaxPool { x, y, argmax, .. } => c.dispatch(
-            POOL,
-            "forward",
-            &max(true),
-            params,
-            &[(1, c.buf(x)), (2, c.buf(y)), (3, c.buf(argmax))],
-            outputs,
-        )?,
+        Op::MaxPool { x, y, argmax, dropout, .. } => {
+            let mask = dropout.map(|d| d.mask);
+            c.dispatch(
+                POOL,
+                "forward",
+                &[max(true).to_vec(), mask_constants(mask)].concat(),
+                params,
+                &[
+                    (1, c.buf(x)),
+                    (2, c.buf(y)),
+                    (3, c.buf(argmax)),
+                    (5, c.buf_or_placeholder(mask.map(|m| m.state))),
+                    (6, c.buf_or_placeholder(dropout.map(|d| d.y))),
+                ],
+                outputs,
+            )?
+        }
         Op::AvgPool { x, y, .. } => {
             let unused = c.buf_or_placeholder(None);
             c.dispatch(
@@ -30,28 +39,40 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 "forward",
                 &max(false),
                 params,
-                &[(1, c.buf(x)), (2, c.buf(y)), (3, unused)],
+                &[
+                    (1, c.buf(x)),
+                    (2, c.buf(y)),
+                    (3, unused),
+                    (5, c.buf_or_placeholder(None)),
+                    (6, c.buf_or_placeholder(None)),
+                ],
                 outputs,
             )?
         }
         Op::MaxPoolGrad { dy, dx, .. } | Op::AvgPoolGrad { dy, dx, .. } => {
-            let argmax = match *op {
-                Op::MaxPoolGrad { argmax, .. } => Some(argmax),
-                _ => None,
+            let (argmax, mask) = match *op {
+                Op::MaxPoolGrad { argmax, mask, .. } => (Some(argmax), mask),
+                _ => (None, None),
             };
             // Average pooling has no argmax; the kernel still declares the binding.
             let argmax = c.buf_or_placeholder(argmax);
-            let bindings = [(1, c.buf(dy)), (2, c.buf(dx)), (4, argmax)];
+            let bindings = [
+                (1, c.buf(dy)),
+                (2, c.buf(dx)),
+                (4, argmax),
+                (5, c.buf_or_placeholder(mask.map(|m| m.state))),
+            ];
+            let constants = [max(is_max).to_vec(), mask_constants(mask)].concat();
             let disjoint = g.sh >= g.kh && g.sw >= g.kw;
             if disjoint && c.ctx.tuning == Tuning::Cpu {
                 // Each input cell has at most one window: zero, then scatter window by window.
                 return Ok(vec![
                     c.dispatch(POOL, "zero", &[], params, &[(2, c.buf(dx))], inputs)?,
-                    c.dispatch(POOL, "backward_scatter", &max(is_max), params, &bindings, outputs)?,
+                    c.dispatch(POOL, "backward_scatter", &constants, params, &bindings, outputs)?,
                 ]);
             }
             // One invocation per input cell, summing the windows over it: no zero-fill pass.
-            c.dispatch(POOL, "backward", &max(is_max), params, &bindings, inputs)?
+            c.dispatch(POOL, "backward", &constants, params, &bindings, inputs)?
         }
         _ => unreachable!(),
     };

@@ -6,7 +6,7 @@
 //! of `alloc` and of `lower`, and its struct's `forward` and `backward`.
 
 use super::model::{Layer, Resolved, Shape, Size2};
-use super::ops::{Act, ActGrad, Matmul, Op, Padding, Window, T};
+use super::ops::{Act, ActGrad, Mask, Matmul, Op, Padding, Window, T};
 use super::Program;
 
 /// Whether the forward pass runs as in training (batch statistics, dropout) or inference.
@@ -124,7 +124,9 @@ pub fn lower(l: &Resolved, own: &Owned, weights: &[Weight], batch: usize, state:
             Lowered::MaxPool { g: window(l, batch), argmax: own.argmax.expect("a max pool owns its argmax") }
         }
         Layer::AvgPool2d { .. } | Layer::GlobalAvgPool2d => Lowered::AvgPool { g: window(l, batch) },
-        Layer::Dropout { rate } => Lowered::Dropout { len: batch * l.input.len(), rate, state, seed },
+        Layer::Dropout { rate } => {
+            Lowered::Dropout { len: batch * l.input.len(), mask: Mask { state, rate, seed } }
+        }
         Layer::BatchNorm { momentum, epsilon } => Lowered::BatchNorm(BatchNorm {
             rows,
             cols: l.input.last(),
@@ -162,9 +164,7 @@ pub enum Lowered {
     /// (len) → (len): kept × 1/(1 − rate) or zeroed, the mask a function of (seed, step, index).
     Dropout {
         len: usize,
-        rate: f32,
-        state: T,
-        seed: u32,
+        mask: Mask,
     },
     BatchNorm(BatchNorm),
     /// (len) → (len): y = act(x).
@@ -181,11 +181,9 @@ impl Lowered {
         match *self {
             Lowered::Dense(ref d) => d.forward(io),
             Lowered::Conv(ref c) => c.forward(io),
-            Lowered::MaxPool { g, argmax } => vec![Op::MaxPool { x, y, argmax, g }],
+            Lowered::MaxPool { g, argmax } => vec![Op::MaxPool { x, y, argmax, g, dropout: None }],
             Lowered::AvgPool { g } => vec![Op::AvgPool { x, y, g }],
-            Lowered::Dropout { len, rate, state, seed } if mode == Mode::Train => {
-                vec![Op::Dropout { x, y, state, len, rate, seed }]
-            }
+            Lowered::Dropout { len, mask } if mode == Mode::Train => vec![Op::Dropout { x, y, len, mask }],
             Lowered::BatchNorm(ref b) => b.forward(io, mode),
             Lowered::Activation { act, len } => vec![Op::Activation { x, y, act, len }],
             Lowered::Dropout { .. } | Lowered::PassThrough => vec![],
@@ -198,13 +196,11 @@ impl Lowered {
             (Lowered::Conv(c), _) => c.backward(io),
             (Lowered::BatchNorm(b), _) => b.backward(io),
             (&Lowered::MaxPool { g, argmax }, Some(dx)) => {
-                vec![Op::MaxPoolGrad { dy: io.dy(), argmax, dx, g }]
+                vec![Op::MaxPoolGrad { dy: io.dy(), argmax, dx, g, mask: None }]
             }
             (&Lowered::AvgPool { g }, Some(dx)) => vec![Op::AvgPoolGrad { dy: io.dy(), dx, g }],
             // The same mask as forward (same seed and step), on the gradient.
-            (&Lowered::Dropout { len, rate, state, seed }, Some(dx)) => {
-                vec![Op::Dropout { x: io.dy(), y: dx, state, len, rate, seed }]
-            }
+            (&Lowered::Dropout { len, mask }, Some(dx)) => vec![Op::Dropout { x: io.dy(), y: dx, len, mask }],
             (&Lowered::Activation { act, len }, Some(dx)) => {
                 vec![Op::ActivationGrad { y: io.y, dy: io.dy(), dx, act, len }]
             }
@@ -240,6 +236,7 @@ impl Dense {
             trans_b: true,
             bias: Some(self.b.value),
             act: self.act,
+            dropout: None,
         })]
     }
 
@@ -288,6 +285,7 @@ impl Conv {
                 trans_b: true,
                 bias: Some(self.b.value),
                 act: self.act,
+                dropout: None,
             }),
         ]
     }
@@ -372,11 +370,11 @@ impl BatchNorm {
 /// `dz` (one op, first: the weight and input gradients read dz).
 fn bias_grad(io: Io, db: T, dz: Option<T>, act: Act, rows: usize, cols: usize) -> Op {
     let through = dz.map(|dz| ActGrad { y: io.y, dz, act });
-    Op::BiasGrad { dy: io.dy(), db, rows, cols, through }
+    Op::BiasGrad { dy: io.dy(), db, rows, cols, through, mask: None }
 }
 
 fn matmul(a: T, b: T, c: T, (m, n, k): (usize, usize, usize), (trans_a, trans_b): (bool, bool)) -> Op {
-    Op::Matmul(Matmul { a, b, c, m, n, k, trans_a, trans_b, bias: None, act: Act::Linear })
+    Op::Matmul(Matmul { a, b, c, m, n, k, trans_a, trans_b, bias: None, act: Act::Linear, dropout: None })
 }
 
 /// A conv or pooling layer's window at batch size `batch`.

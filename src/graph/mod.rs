@@ -2,6 +2,7 @@
 //! wgpu: `cpu` and `gpu` are two executors ([`Engine`]s) of the same [`Program`].
 
 pub mod callbacks;
+pub mod fuse;
 pub mod layers;
 pub mod lr;
 pub mod model;

@@ -144,6 +144,26 @@ pub struct Matmul {
     pub trans_b: bool,
     pub bias: Option<T>,
     pub act: Act,
+    /// A dropout folded into the epilogue: its `y` (m, n) = c under the mask (c is written too).
+    pub dropout: Option<Dropped>,
+}
+
+/// Inverted dropout's mask for one step: element i is kept and scaled by 1/(1 − rate) where
+/// `uniform01(seed, state.step, i) ≥ rate` (src/rng.rs, shaders/common.wgsl), else zeroed.
+/// A pure function of (seed, step, i): the backward pass recomputes it instead of storing it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mask {
+    pub state: T,
+    pub rate: f32,
+    pub seed: u32,
+}
+
+/// A dropout folded into the op that produces its input (`graph::fuse`): `y` = that op's
+/// output under `mask`, written beside the output itself. One dispatch instead of two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropped {
+    pub y: T,
+    pub mask: Mask,
 }
 
 /// An optimizer's update rule and hyperparameters, as Keras 3 defines them (and its defaults).
@@ -338,12 +358,15 @@ pub enum Op {
     Matmul(Matmul),
     /// db (cols) = Σ_rows dz (rows, cols), where dz = dy, or with `through` first
     /// dz = dy · act'(y), written (the activation's gradient fused in: one pass, one dispatch).
+    /// With `mask` (only beside `through`), dy is first put under the mask: the backward pass of
+    /// a dropout after the layer, folded in.
     BiasGrad {
         dy: T,
         db: T,
         rows: usize,
         cols: usize,
         through: Option<ActGrad>,
+        mask: Option<Mask>,
     },
     /// y (len) = act(x).
     Activation {
@@ -387,19 +410,23 @@ pub enum Op {
         dx: T,
         g: Window,
     },
-    /// y (B, OH, OW, C) = window maxima of x; argmax (same shape, u32) = flat index into x.
+    /// y (B, OH, OW, C) = window maxima of x; argmax (same shape, u32) = flat index into x;
+    /// with `dropout`, also its `y` = y under the mask.
     MaxPool {
         x: T,
         y: T,
         argmax: T,
         g: Window,
+        dropout: Option<Dropped>,
     },
-    /// dx (B, H, W, C) = dy sent to each window's argmax.
+    /// dx (B, H, W, C) = dy sent to each window's argmax; with `mask`, dy under the mask (a
+    /// dropout's backward pass folded in).
     MaxPoolGrad {
         dy: T,
         argmax: T,
         dx: T,
         g: Window,
+        mask: Option<Mask>,
     },
     /// y (B, OH, OW, C) = window means over the cells inside the image.
     AvgPool {
@@ -413,15 +440,13 @@ pub enum Op {
         dx: T,
         g: Window,
     },
-    /// y (len) = x · mask / (1 − rate), the mask a pure function of (seed, state.step, i).
-    /// The backward pass is the same op applied to dy.
+    /// y (len) = x under the mask (kept × 1/(1 − rate), or 0). The backward pass is the same
+    /// op applied to dy.
     Dropout {
         x: T,
         y: T,
-        state: T,
         len: usize,
-        rate: f32,
-        seed: u32,
+        mask: Mask,
     },
     /// mean, var (cols) = batch statistics of x (rows, cols); moving ← moving·m + stat·(1 − m).
     BatchNormStats {

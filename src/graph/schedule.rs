@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::fuse;
 use super::layers::{alloc, lower, Io, Lowered, Mode, Owned, Weight};
 use super::model::{Layer, ModelSpec, Resolved, WeightSpec};
 use super::ops::{Op, Optimizer, Trained, RECORD_WIDTH, STATE_WORDS, T};
@@ -88,6 +89,8 @@ pub struct Graph {
     layer_tensors: Vec<LayerTensors>,
     grads: HashMap<T, T>,
     seed: u32,
+    /// Fold dropouts into their neighbours (`fuse::fold_dropout`).
+    fold: bool,
 }
 
 /// Dropout layer `layer`'s stream of masks for a run seeded `seed`.
@@ -109,6 +112,19 @@ impl Graph {
         splits: &[(SplitName, usize)],
         optimizer: Option<Optimizer>,
         seed: u32,
+    ) -> anyhow::Result<Graph> {
+        Self::build_with(spec, batch, splits, optimizer, seed, true)
+    }
+
+    /// As [`Graph::build`], with each dropout folded into its neighbours (`fuse`) or left as
+    /// ops of its own (`fold: false`; the tests compare the two).
+    pub fn build_with(
+        spec: &ModelSpec,
+        batch: usize,
+        splits: &[(SplitName, usize)],
+        optimizer: Option<Optimizer>,
+        seed: u32,
+        fold: bool,
     ) -> anyhow::Result<Graph> {
         anyhow::ensure!(batch > 0, "the batch size must be at least 1");
         let layers = spec.resolve()?;
@@ -195,6 +211,7 @@ impl Graph {
             layer_tensors,
             grads: HashMap::new(),
             seed,
+            fold,
         };
         if training {
             // Gradient tensors, one per distinct activation (pass-through layers share theirs).
@@ -219,11 +236,13 @@ impl Graph {
 
     /// Adds the lists of one pass over `len` images.
     fn pass(&mut self, len: usize, step: impl Fn(&Graph, usize) -> Vec<Op>) -> Pass {
-        let ops = step(self, self.batch);
+        let fold = self.fold;
+        let fold = |ops| if fold { fuse::fold_dropout(ops) } else { ops };
+        let ops = fold(step(self, self.batch));
         let full = self.program.add_list(ops);
         let rest = len % self.batch;
         let last = (rest > 0).then(|| {
-            let ops = step(self, rest);
+            let ops = fold(step(self, rest));
             (self.program.add_list(ops), rest)
         });
         Pass { full, last, steps: len.div_ceil(self.batch), full_steps: len / self.batch }

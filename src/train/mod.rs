@@ -159,13 +159,26 @@ impl<'a> Trainer<'a> {
         config: TrainConfig,
         resume: Option<&Checkpoint>,
     ) -> anyhow::Result<Self> {
+        Self::with_folding(executor, data, config, resume, true)
+    }
+
+    /// As [`Trainer::new`], with the dropouts folded into their neighbours (`graph::fuse`) or,
+    /// with `fold` false, left as ops of their own: the tests show that both train alike.
+    pub fn with_folding(
+        executor: &'a Executor,
+        data: &FashionMnist,
+        config: TrainConfig,
+        resume: Option<&Checkpoint>,
+        fold: bool,
+    ) -> anyhow::Result<Self> {
         let splits = [
             (SplitName::Train, data.train.len()),
             (SplitName::Val, data.val.len()),
             (SplitName::Test, data.test.len()),
         ];
         let seed = stream_seed(config.seed);
-        let graph = Graph::build(&config.spec, config.batch_size, &splits, Some(config.optimizer), seed)?;
+        let graph =
+            Graph::build_with(&config.spec, config.batch_size, &splits, Some(config.optimizer), seed, fold)?;
         let mut engine = engine(executor, &graph.program)?;
         for (name, _) in splits {
             let split = data.split(name);
