@@ -8,7 +8,9 @@
 //
 //   l2_penalty: partials[j] = c · Σ w² over chunk j          (fixed tree: reproducible;
 //               l2_penalty_serial: the same, one invocation per chunk, for CPU drivers)
-//   sgd, adam:  g += 2c · w (the penalty's gradient, kept in g), then
+//   sgd, adam:  with PENALTY, first l2_penalty's partials from w before the update, by the same
+//               tree (a GPU's training step; a CPU driver runs l2_penalty_serial before them);
+//               g += 2c · w (the penalty's gradient, kept in g), then
 //     sgd:      momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
 //     adam:     w −= w · lr·wd (decoupled weight decay, AdamW; skipped when 0);
@@ -42,30 +44,34 @@ struct Chunk {
 @group(0) @binding(8) var<storage, read> rates: array<f32>;
 @group(0) @binding(9) var<storage, read> chunks: array<Chunk>;
 
+override PENALTY: bool = false;
+
 var<workgroup> tree: array<f32, WG>;
 
-@compute @workgroup_size(WG)
-fn l2_penalty(id: Invocation) {
+// partials[j] = c · Σ w² over chunk j (this workgroup's), `sq` being this invocation's w²: a
+// fixed tree. Every invocation of the workgroup calls it.
+fn penalty_tree(id: Invocation, sq: f32) {
     let j = id.wid.y * id.nwg.x + id.wid.x;
-    if j >= p.chunks {
-        return;
-    }
-    let i = j * WG + id.lid;
-    let ch = chunks[j];
-    var s = 0.0;
-    if i < ch.end {
-        s = w_in[i] * w_in[i];
-    }
-    tree[id.lid] = s;
+    tree[id.lid] = sq;
     for (var half = WG / 2u; half > 0u; half >>= 1u) {
         workgroupBarrier();
         if id.lid < half {
             tree[id.lid] += tree[id.lid + half];
         }
     }
-    if id.lid == 0u {
-        partials[j] = ch.c * tree[0];
+    if id.lid == 0u && j < p.chunks {
+        partials[j] = chunks[j].c * tree[0];
     }
+}
+
+@compute @workgroup_size(WG)
+fn l2_penalty(id: Invocation) {
+    let i = flat_index(id);
+    var s = 0.0;
+    if in_weight(i) {
+        s = w_in[i] * w_in[i];
+    }
+    penalty_tree(id, s);
 }
 
 // The same per chunk with no barrier: one invocation adds its chunk's 256 squares in order (for
@@ -96,9 +102,22 @@ fn in_weight(i: u32) -> bool {
     return i / WG < p.chunks && i < chunks[i / WG].end;
 }
 
+// With PENALTY, the step's penalty partials from this chunk's weights before the update (each
+// invocation reads only its own element before writing it).
+fn penalty_before_update(id: Invocation, i: u32) {
+    if PENALTY {
+        var s = 0.0;
+        if in_weight(i) {
+            s = w[i] * w[i];
+        }
+        penalty_tree(id, s);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn sgd(id: Invocation) {
     let i = flat_index(id);
+    penalty_before_update(id, i);
     if !in_weight(i) {
         return;
     }
@@ -120,6 +139,7 @@ fn sgd(id: Invocation) {
 @compute @workgroup_size(WG)
 fn adam(id: Invocation) {
     let i = flat_index(id);
+    penalty_before_update(id, i);
     if !in_weight(i) {
         return;
     }

@@ -124,7 +124,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
             Optimizer::Adam { .. } => (Some(m), Some(v)),
         };
         let weights = vec![Trained { w, g, m: slots.0, v: slots.1, len, l2: 0.0 }];
-        ops.push(Op::Update { weights, state, rates, opt });
+        ops.push(Op::Update { weights, state, rates, opt, penalties: None });
         ops.push(Op::Record { loss, pred, labels, penalties: None, state, records, batch: 1, train: true });
     }
     p.add_list(ops);

@@ -163,8 +163,11 @@ fn forms(op: &Op) -> Vec<&'static str> {
             ]
         }
         Op::L2Penalty { .. } => vec!["L2Penalty"],
-        Op::Update { weights, opt, .. } => {
-            let mut forms = vec!["Update"];
+        Op::Update { weights, opt, penalties, .. } => {
+            let mut forms = vec![
+                "Update",
+                if penalties.is_some() { "Update with its penalty" } else { "Update without its penalty" },
+            ];
             if matches!(opt, Optimizer::Adam { weight_decay, .. } if *weight_decay > 0.0) {
                 forms.push("Update with decoupled weight decay");
             }
@@ -231,6 +234,8 @@ fn every_op_variant_and_form_has_a_check_case() {
         "BatchNormGrad without dx",
         "L2Penalty",
         "Update",
+        "Update with its penalty",
+        "Update without its penalty",
         "Update with L2",
         "Update of several weights",
         "Update with decoupled weight decay",

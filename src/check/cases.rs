@@ -284,14 +284,14 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 },
         Optimizer::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.1 },
     ];
-    for opt in optimizers {
+    for (i, opt) in optimizers.into_iter().enumerate() {
         let len = random_len(rng);
-        out.push(update_case(rng, opt, len));
+        out.push(update_case(rng, opt, len, i % 2 == 0));
     }
     if full {
         out.push(l2_case(rng, 784 * 350));
-        out.push(update_case(rng, optimizers[0], 784 * 350));
-        out.push(update_case(rng, optimizers[3], 784 * 350));
+        out.push(update_case(rng, optimizers[0], 784 * 350, true));
+        out.push(update_case(rng, optimizers[3], 784 * 350, false));
     }
 
     for _ in 0..random_shapes {
@@ -960,14 +960,16 @@ pub fn l2_with(w: Vec<f32>, g: Vec<f32>, c: f32) -> Case {
             state,
             rates,
             opt: Optimizer::Sgd { lr: 0.0, momentum: 0.0, nesterov: false },
+            penalties: None,
         },
     ];
     b.case("l2", "forward+backward", format!("{len} c {c}"), ops, None)
 }
 
 /// One update of three weights of odd sizes in one arena, with L2 factors 0, c and c′: the
-/// gradients with their penalty terms, the weights and the slots.
-fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
+/// gradients with their penalty terms, the weights and the slots; with `penalty`, also the
+/// penalty's partials from the weights before the update (a training step's).
+fn update_case(rng: &mut Rng, opt: Optimizer, len: usize, penalty: bool) -> Case {
     let mut b = Builder::new();
     // Step `step` of an epoch whose first step was `first`: the rate is read from row `row`.
     let (first, row) = (rng.below(3000) as u64, rng.below(8));
@@ -1020,8 +1022,12 @@ fn update_case(rng: &mut Rng, opt: Optimizer, len: usize) -> Case {
             l2: l2[i],
         })
         .collect();
-    let op = Op::Update { weights, state, rates, opt };
-    let shape = format!("{name} {}+{}+{} l2 {:e},{:e} step {step}", lens[0], lens[1], lens[2], l2[1], l2[2]);
+    let chunks = lens.iter().map(|n| n.div_ceil(CHUNK)).sum();
+    let penalties = penalty.then(|| b.output("penalty partials", chunks, Rule::Sum { k: CHUNK }));
+    let op = Op::Update { weights, state, rates, opt, penalties };
+    let with = if penalty { " with its penalty" } else { "" };
+    let shape =
+        format!("{name} {}+{}+{} l2 {:e},{:e} step {step}{with}", lens[0], lens[1], lens[2], l2[1], l2[2]);
     b.case("optimizer", "update", shape, vec![op], None)
 }
 

@@ -165,6 +165,23 @@ impl CpuEngine {
         }
     }
 
+    /// partials (one per chunk of the arena) = c·Σw² over the chunk's elements of weight w.
+    fn penalty(&mut self, weights: &[(T, f32)], partials: T) -> anyhow::Result<()> {
+        let mut out = self.take_f(partials);
+        out.fill(0.0);
+        for &(w, c) in weights {
+            let first = self.offset(w)? / CHUNK;
+            for (j, chunk) in self.f(w).chunks(CHUNK).enumerate() {
+                let n = out.len();
+                *out.get_mut(first + j)
+                    .ok_or_else(|| anyhow::anyhow!("{n} penalty partials for an arena of more chunks"))? =
+                    optimizer::l2_penalty(chunk, c);
+            }
+        }
+        self.put_f(partials, out);
+        Ok(())
+    }
+
     /// y (len) = x (len) under `mask`.
     fn dropout(&mut self, x: T, y: T, len: usize, mask: Mask) {
         let mut out = self.take_f(y);
@@ -391,21 +408,13 @@ impl CpuEngine {
                     self.put_f(t, v);
                 }
             }
-            Op::L2Penalty { ref weights, partials } => {
-                let mut out = self.take_f(partials);
-                out.fill(0.0);
-                for &(w, c) in weights {
-                    let first = self.offset(w)? / CHUNK;
-                    for (j, chunk) in self.f(w).chunks(CHUNK).enumerate() {
-                        let n = out.len();
-                        *out.get_mut(first + j).ok_or_else(|| {
-                            anyhow::anyhow!("{n} penalty partials for an arena of more chunks")
-                        })? = optimizer::l2_penalty(chunk, c);
-                    }
+            Op::L2Penalty { ref weights, partials } => self.penalty(weights, partials)?,
+            Op::Update { ref weights, state, rates, ref opt, penalties } => {
+                if let Some(partials) = penalties {
+                    let pairs: Vec<(T, f32)> =
+                        weights.iter().filter(|t| t.l2 > 0.0).map(|t| (t.w, t.l2)).collect();
+                    self.penalty(&pairs, partials)?;
                 }
-                self.put_f(partials, out);
-            }
-            Op::Update { ref weights, state, rates, ref opt } => {
                 let row = 2 * State::from_words(self.u(state)).record as usize;
                 let (rate, decay) = (self.f(rates)[row], self.f(rates)[row + 1]);
                 for t in weights {

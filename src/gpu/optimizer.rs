@@ -63,7 +63,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 groups,
             )?
         }
-        Op::Update { weights, state, rates, opt } => {
+        Op::Update { weights, state, rates, opt, penalties } => {
             let pairs: Vec<(T, f32)> = weights.iter().map(|t| (t.w, t.l2)).collect();
             let (arena, chunks, table) = chunk_table(c, &pairs)?;
             // The gradients and slots lie at the same offsets in arenas of their own.
@@ -101,20 +101,31 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 (2, c.buf(g)),
                 (3, c.buf_or_placeholder(m)),
                 (5, c.buf(*state)),
+                (6, c.buf_or_placeholder(*penalties)),
                 (8, c.buf(*rates)),
                 (9, c.constant(&table)),
             ];
             if entry == "adam" {
                 bindings.push((4, c.buf_or_placeholder(v)));
             }
-            c.dispatch(
+            // The penalty: in the update's own workgroups on a GPU; on a CPU driver, whose
+            // barriers are dear, the serial pass first (the weights are the same until the update).
+            let mut out = vec![];
+            let fused = penalties.is_some() && c.ctx.tuning == Tuning::Gpu;
+            if let (Some(partials), Tuning::Cpu) = (penalties, c.ctx.tuning) {
+                let regularized: Vec<(T, f32)> =
+                    weights.iter().filter(|t| t.l2 > 0.0).map(|t| (t.w, t.l2)).collect();
+                out.extend(compile(c, &Op::L2Penalty { weights: regularized, partials: *partials })?);
+            }
+            out.push(c.dispatch(
                 OPTIMIZER,
                 entry,
-                &[],
+                &[("PENALTY", if fused { 1.0 } else { 0.0 })],
                 (0, bytemuck::cast_slice(&[params])),
                 &bindings,
                 grid(chunks * CHUNK, CHUNK),
-            )?
+            )?);
+            return Ok(out);
         }
         _ => unreachable!("not an optimizer op: {op:?}"),
     };

@@ -495,12 +495,15 @@ pub enum Op {
     /// For each weight: g += 2·l2·w (the penalty's gradient), then w updated from g by the
     /// optimizer (`m` and `v` are its slots; SGD with momentum uses `m`). The step's rate is
     /// `rates[state.record]`: see [`Optimizer::step_rates`]. The views of each arena lie in one
-    /// buffer on the GPU, so this is one dispatch for the whole model.
+    /// buffer on the GPU, so this is one dispatch for the whole model. With `penalties`, first
+    /// the step's [`Op::L2Penalty`] partials from the weights before the update (a training
+    /// step's penalty, without a pass of its own).
     Update {
         weights: Vec<Trained>,
         state: T,
         rates: T,
         opt: Optimizer,
+        penalties: Option<T>,
     },
     /// counts (C, C) u32 += the (label, prediction) pairs of the batch.
     Confusion {

@@ -330,7 +330,10 @@ impl Graph {
     /// its gradient (training) or the probabilities (inference), and the predictions.
     fn head(&self, mode: Mode, split: SplitTensors, batch: usize) -> (Vec<Op>, Vec<T>) {
         let mut ops = vec![self.gather(mode, split, batch)];
-        ops.extend(self.penalty_ops());
+        if mode == Mode::Infer {
+            // A training step's update computes the penalty on its way (`Op::Update`).
+            ops.extend(self.penalty_ops());
+        }
         let (forward, outs) = self.forward(mode, batch);
         ops.extend(forward);
         let logits = *outs.last().unwrap();
@@ -369,7 +372,8 @@ impl Graph {
             .collect();
         if !weights.is_empty() {
             let opt = self.optimizer.unwrap();
-            ops.push(Op::Update { weights, state: self.state, rates: self.rates, opt });
+            let penalties = (self.l2_slots > 0).then_some(self.penalties);
+            ops.push(Op::Update { weights, state: self.state, rates: self.rates, opt, penalties });
         }
         ops.push(self.record(batch, true));
         ops
