@@ -1,9 +1,11 @@
 // batchnorm.wgsl — batch normalization over the last axis (features or channels), Keras style.
-// Reference: src/cpu/batchnorm.rs. Dispatch: src/gpu/batchnorm.rs.
+// Reference: src/cpu/batchnorm.rs. Dispatch: src/gpu/batchnorm.rs. Check cases: `batchnorm_train_with`,
+// `batchnorm_inference_with`, `batchnorm_backward_with` in src/check/cases.rs.
 //
 //   x (rows, cols): rows = batch (·H·W for images), cols = features
 //   stats:      mean, var (cols) = the batch's mean and biased variance per column;
 //               moving ← moving · momentum + batch statistic · (1 − momentum)
+//               (stats_apply: then apply, in the same workgroup, for short columns on a GPU)
 //   apply:      y = x · inv + (beta − mean · inv),  inv = gamma / sqrt(var + eps)
 //               (training: the batch's mean and var; inference: the moving ones)
 //   grad_sums:  dbeta = Σ_rows dy,  dgamma = Σ_rows dy · xhat,  xhat = (x − mean) / sqrt(var + eps)
@@ -50,7 +52,25 @@ fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    column_stats(wid.x, lid);
+}
+
+// stats, then apply to the same column in the same workgroup: a GPU's training pass over short
+// columns (src/gpu/batchnorm.rs `compile_pair`), one dispatch instead of two, the same values.
+@compute @workgroup_size(64)
+fn stats_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let col = wid.x;
+    let mv = column_stats(col, lid);
+    let inv = inverseSqrt(mv.y + p.eps) * gamma[col];
+    for (var r = lid; r < p.rows; r += 64u) {
+        let i = r * p.cols + col;
+        out[i] = x[i] * inv + (beta[col] - mv.x * inv);
+    }
+}
+
+// Column `col`'s batch mean and variance (written, and the moving ones updated, by invocation
+// 0); every invocation of the workgroup gets them.
+fn column_stats(col: u32, lid: u32) -> vec2<f32> {
     let n = f32(p.rows);
     var s = 0.0;
     for (var r = lid; r < p.rows; r += 64u) {
@@ -69,6 +89,7 @@ fn stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
         moving_mean[col] = moving_mean[col] * p.momentum + m * p.one_minus_momentum;
         moving_var[col] = moving_var[col] * p.momentum + v * p.one_minus_momentum;
     }
+    return vec2<f32>(m, v);
 }
 
 @compute @workgroup_size(WG)

@@ -8,7 +8,10 @@
 //                               dlogits (B, C) = (probs − q) · scale              (WRITE_GRAD)
 // `scale` is 1/B for a batch-mean loss. Stable: the row maximum is subtracted before exp.
 // One invocation per row: C is 10 here, far too small to share.
-// Check cases: `softmax_with` and `metrics_case` in src/check/cases.rs.
+// softmax_xent_bias: the same for a batch of at most WG rows in one workgroup, then the last
+// dense layer's bias gradient db (C) = Σ_rows dlogits by bias_grad_wide's tree (matmul.wgsl):
+// a GPU's training step (src/gpu/softmax_xent.rs `compile_pair`), one dispatch instead of two.
+// Check cases: `softmax_with`, `softmax_bias_case` and `metrics_case` in src/check/cases.rs.
 
 override WRITE_PROBS: bool = false;
 override WRITE_GRAD: bool = false;
@@ -27,13 +30,43 @@ struct Rows {
 @group(0) @binding(4) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(6) var<storage, read_write> pred: array<u32>;
+@group(0) @binding(7) var<storage, read_write> db: array<f32>;
 
 @compute @workgroup_size(64)
 fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let b = gid.x;
-    if b >= p.batch {
-        return;
+    if gid.x < p.batch {
+        softmax_row(gid.x);
     }
+}
+
+var<workgroup> tree: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn softmax_xent_bias(@builtin(local_invocation_index) lid: u32) {
+    if lid < p.batch {
+        softmax_row(lid);
+    }
+    for (var j = 0u; j < p.classes; j++) {
+        var v = 0.0;
+        if lid < p.batch {
+            v = dlogits[lid * p.classes + j];
+        }
+        tree[lid] = v;
+        for (var half = WG / 2u; half > 0u; half >>= 1u) {
+            workgroupBarrier();
+            if lid < half {
+                tree[lid] += tree[lid + half];
+            }
+        }
+        if lid == 0u {
+            db[j] = tree[0];
+        }
+        workgroupBarrier();
+    }
+}
+
+// Row b's loss, prediction and (as asked) probabilities and gradient.
+fn softmax_row(b: u32) {
     let row = b * p.classes;
     var top = logits[row];
     var best = 0u;

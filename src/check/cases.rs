@@ -209,8 +209,13 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
         out.push(softmax_case(rng, batch, classes, false));
         out.push(softmax_case(rng, batch, classes, true));
     }
+    for batch in [rng.range(1, 70), 256, 257] {
+        let classes = rng.range(2, 20);
+        out.push(softmax_bias_case(rng, batch, classes));
+    }
     if full {
         out.push(softmax_case(rng, 32, 10, true));
+        out.push(softmax_bias_case(rng, 32, 10));
     }
 
     for _ in 0..random_shapes + 1 {
@@ -271,6 +276,8 @@ pub fn cases(seed: u64, size: Size) -> Vec<Case> {
     }
     if full {
         out.push(batchnorm_train_case(rng, 32, 784));
+        // Columns longer than a GPU's fused statistics-and-normalization kernel takes.
+        out.push(batchnorm_train_case(rng, 32 * 7 * 7, 64));
         out.push(batchnorm_backward_case(rng, 32, 784));
         out.push(batchnorm_backward_case(rng, 32 * 7 * 7, 64));
     }
@@ -553,6 +560,35 @@ pub fn softmax_with(
         format!("{batch}×{classes}")
     };
     b.case("softmax_xent", direction, shape, vec![op], None)
+}
+
+/// The loss's gradient followed by the bias gradient of the layer that made the logits, as a
+/// training step has them (a GPU runs the pair as one kernel up to 256 rows).
+fn softmax_bias_case(rng: &mut Rng, batch: usize, classes: usize) -> Case {
+    let mut b = Builder::new();
+    let logits = b.input("logits", rng.vec(batch * classes, -8.0, 8.0));
+    let labels = b.input_u32("labels", (0..batch).map(|_| rng.below(classes) as u32).collect());
+    let loss = b.output("loss", batch, Rule::Sum { k: classes });
+    let pred = b.output_u32("pred", batch);
+    let dlogits = b.output("dlogits", batch * classes, Rule::Sum { k: classes });
+    let db = b.output("db", classes, Rule::Sum { k: batch });
+    let (scale, smoothing) = (1.0 / batch as f32, *rng.pick(&[0.0, 0.1]));
+    let ops = vec![
+        Op::SoftmaxXent {
+            logits,
+            labels,
+            loss,
+            pred,
+            probs: None,
+            dlogits: Some(dlogits),
+            batch,
+            classes,
+            scale,
+            smoothing,
+        },
+        Op::BiasGrad { dy: dlogits, db, rows: batch, cols: classes, through: None, mask: None },
+    ];
+    b.case("softmax_xent", "backward+bias", format!("{batch}×{classes}"), ops, None)
 }
 
 fn conv_forward_case(rng: &mut Rng, g: Window, filters: usize) -> Case {

@@ -1,8 +1,47 @@
 //! Dispatch for shaders/batchnorm.wgsl (reference: src/cpu/batchnorm.rs).
 
+use super::context::Tuning;
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, BATCHNORM};
 use crate::graph::ops::Op;
+
+/// Longest column that `stats_apply` normalizes in the workgroup that took its statistics (4
+/// rows per invocation); longer ones keep the element-wise `apply`, which a GPU spreads wider.
+const FUSED_ROWS: usize = 256;
+
+/// A training pass's statistics and the normalization that reads them, as one kernel
+/// (`stats_apply`), where the adapter is a GPU (a CPU driver pays more for the column-strided
+/// writes than for the second dispatch) and the column is short. None: compile them apart.
+pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Result<Dispatch>> {
+    let (
+        &Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum },
+        &Op::BatchNormApply { x: x2, mean: mean2, var: var2, gamma, beta, y, rows: rows2, cols: cols2, eps },
+    ) = (first, next)
+    else {
+        return None;
+    };
+    let same = (x, mean, var, rows, cols) == (x2, mean2, var2, rows2, cols2);
+    if !same || c.ctx.tuning != Tuning::Gpu || rows > FUSED_ROWS || cols > 65_535 {
+        return None;
+    }
+    Some(c.dispatch(
+        BATCHNORM,
+        "stats_apply",
+        &[],
+        (0, &norm(rows, cols, momentum, eps)),
+        &[
+            (1, c.buf(x)),
+            (3, c.buf(gamma)),
+            (4, c.buf(beta)),
+            (5, c.buf(mean)),
+            (6, c.buf(var)),
+            (7, c.buf(moving_mean)),
+            (8, c.buf(moving_var)),
+            (9, c.buf(y)),
+        ],
+        [cols as u32, 1, 1],
+    ))
+}
 
 /// The uniform block `Norm`.
 fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> [u32; 5] {

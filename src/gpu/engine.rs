@@ -153,7 +153,19 @@ impl<'a> GpuEngine<'a> {
         let mut lists = Vec::new();
         for ops in &program.lists {
             let mut dispatches = Vec::new();
-            for op in ops {
+            let mut ops = ops.iter().peekable();
+            while let Some(op) = ops.next() {
+                // A pair of ops that one kernel runs on this adapter (`compile_pair` of batchnorm.rs,
+                // softmax_xent.rs).
+                let pair = |next: &&Op| {
+                    batchnorm::compile_pair(&compiler, op, next)
+                        .or_else(|| softmax_xent::compile_pair(&compiler, op, next))
+                };
+                if let Some(d) = ops.peek().and_then(pair) {
+                    dispatches.push(d?);
+                    ops.next();
+                    continue;
+                }
                 dispatches.extend(compile_op(&compiler, op)?);
             }
             lists.push(dispatches);

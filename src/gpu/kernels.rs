@@ -47,6 +47,9 @@ pub const DATA: Shader = shader!("data");
 pub const SHADERS: [Shader; 9] =
     [MATMUL, ACTIVATION, SOFTMAX_XENT, CONV, POOL, DROPOUT, BATCHNORM, OPTIMIZER, DATA];
 
+/// Invocations per workgroup of the one-dimensional kernels: `WG` of common.wgsl.
+pub const WG: usize = 256;
+
 /// The override constants that give a kernel a dropout's mask (`under_mask` in common.wgsl);
 /// none without a mask (MASKED stays false).
 pub fn mask_constants(mask: Option<Mask>) -> Vec<(&'static str, f64)> {
