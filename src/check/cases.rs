@@ -402,54 +402,50 @@ pub fn matmul_with(
 /// (weights stored (out, in)): y = act(x·Wᵀ + b); then dz = dy·act'(y), dW = dzᵀ·x, db = Σ dz,
 /// dx = dz·W.
 pub fn dense_with(x: Vec<f32>, w: Vec<f32>, bias: Vec<f32>, act: Act, dy: Vec<f32>) -> Case {
-    let (units, batch) = (bias.len(), dy.len() / bias.len());
-    let inputs = x.len() / batch;
-    let mut b = Builder::new();
-    let x = b.input("x", x);
-    let w = b.input("w", w);
-    let bias = b.input("b", bias);
-    let dy = b.input("dy", dy);
-    let y = b.output("y", batch * units, Rule::Sum { k: inputs + 1 });
-    let dz = b.temp("dz", batch * units);
-    let dw = b.output("dw", units * inputs, Rule::Sum { k: batch });
-    let db = b.output("db", units, Rule::Sum { k: batch });
-    let dx = b.output("dx", batch * inputs, Rule::Sum { k: units });
-    let dense = Dense {
-        rows: batch,
-        k: inputs,
-        units,
-        act,
-        w: Weight { value: w, grad: Some(dw) },
-        b: Weight { value: bias, grad: Some(db) },
-        dz: Some(dz),
-    };
-    let io = Io { x, y, dy: Some(dy), dx: Some(dx) };
-    let steps = |d: &Dense| [d.forward(io), d.backward(io)].concat();
-    // Σ|terms| of the gradients: the same products with |dy| standing for |dz| (|act'| ≤ 1).
-    let magnitude = steps(&Dense { act: Act::Linear, ..dense.clone() });
-    let shape = format!("{batch}×{inputs} → {units} {act:?}").to_lowercase();
-    b.case("dense", "forward+backward", shape, steps(&dense), Some(magnitude))
+    dense_case(x, w, bias, act, dy, None)
 }
 
 /// A dense layer followed by dropout, forward and backward, the dropout folded into the layer's
 /// ops by the graph's own `fuse::fold_dropout` (asserted): the matmul epilogue writes y and y
 /// under the mask; the bias gradient reads dy below the dropout and puts it under the mask.
 fn dense_dropout_case(rng: &mut Rng, batch: usize, inputs: usize, units: usize, act: Act) -> Case {
+    let (x, w) = (rng.vec(batch * inputs, -1.0, 1.0), rng.vec(units * inputs, -1.0, 1.0));
+    let (bias, dy) = (rng.vec(units, -1.0, 1.0), rng.vec(batch * units, -1.0, 1.0));
+    let dropout = (*rng.pick(&[0.1, 0.2, 0.6]), rng.next_u64() as u32, rng.below(100_000) as u32);
+    dense_case(x, w, bias, act, dy, Some(dropout))
+}
+
+/// [`dense_with`], with a dropout (rate, seed, step) after the layer when given.
+fn dense_case(
+    x: Vec<f32>,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+    act: Act,
+    dy: Vec<f32>,
+    dropout: Option<(f32, u32, u32)>,
+) -> Case {
+    let (units, batch) = (bias.len(), dy.len() / bias.len());
+    let inputs = x.len() / batch;
+    let len = batch * units;
     let mut b = Builder::new();
-    let x = b.input("x", rng.vec(batch * inputs, -1.0, 1.0));
-    let w = b.input("w", rng.vec(units * inputs, -1.0, 1.0));
-    let bias = b.input("b", rng.vec(units, -1.0, 1.0));
-    let dyd = b.input("dy", rng.vec(batch * units, -1.0, 1.0));
-    let state = b.state(rng.below(100_000) as u32, 0, 0);
-    let mask = Mask { state, rate: *rng.pick(&[0.1, 0.2, 0.6]), seed: rng.next_u64() as u32 };
-    let y = b.output("y", batch * units, Rule::Sum { k: inputs + 1 });
-    let yd = b.output("y dropped", batch * units, Rule::Sum { k: inputs + 1 });
-    let dy = b.temp("dy under the mask", batch * units);
-    let dz = b.output("dz", batch * units, Rule::Sum { k: 1 });
+    let x = b.input("x", x);
+    let w = b.input("w", w);
+    let bias = b.input("b", bias);
+    let dy_in = b.input("dy", dy);
+    let y = b.output("y", len, Rule::Sum { k: inputs + 1 });
+    // With a dropout: its output y under the mask, and dy below it (the layer's own dy).
+    let mask = dropout.map(|(rate, seed, step)| Mask { state: b.state(step, 0, 0), rate, seed });
+    let dropped = mask.map(|m| {
+        (m, b.output("y dropped", len, Rule::Sum { k: inputs + 1 }), b.temp("dy under the mask", len))
+    });
+    let dy = dropped.map_or(dy_in, |(_, _, dy)| dy);
+    let dz = match mask {
+        Some(_) => b.output("dz", len, Rule::Sum { k: 1 }),
+        None => b.temp("dz", len),
+    };
     let dw = b.output("dw", units * inputs, Rule::Sum { k: batch });
     let db = b.output("db", units, Rule::Sum { k: batch });
     let dx = b.output("dx", batch * inputs, Rule::Sum { k: units });
-    let len = batch * units;
     let dense = Dense {
         rows: batch,
         k: inputs,
@@ -460,20 +456,29 @@ fn dense_dropout_case(rng: &mut Rng, batch: usize, inputs: usize, units: usize, 
         dz: Some(dz),
     };
     let io = Io { x, y, dy: Some(dy), dx: Some(dx) };
-    let steps = |d: &Dense| {
-        let ops = [
-            d.forward(io),
-            vec![Op::Dropout { x: y, y: yd, len, mask }, Op::Dropout { x: dyd, y: dy, len, mask }],
-            d.backward(io),
-        ]
-        .concat();
-        let folded = fold_dropout(ops);
-        assert!(!folded.iter().any(|op| matches!(op, Op::Dropout { .. })), "both dropouts fold");
-        folded
+    let steps = |d: &Dense| match dropped {
+        None => [d.forward(io), d.backward(io)].concat(),
+        Some((mask, yd, dy)) => {
+            let pair =
+                vec![Op::Dropout { x: y, y: yd, len, mask }, Op::Dropout { x: dy_in, y: dy, len, mask }];
+            let folded = fold_dropout([d.forward(io), pair, d.backward(io)].concat());
+            assert!(!folded.iter().any(|op| matches!(op, Op::Dropout { .. })), "both dropouts fold");
+            folded
+        }
     };
+    // Σ|terms| of the gradients: the same products with |dy| standing for |dz| (|act'| ≤ 1).
     let magnitude = steps(&Dense { act: Act::Linear, ..dense.clone() });
-    let shape = format!("{batch}×{inputs} → {units} {act:?}, dropout {}", mask.rate).to_lowercase();
-    b.case("dense", "dropout folded", shape, steps(&dense), Some(magnitude))
+    let shape = format!("{batch}×{inputs} → {units} {act:?}").to_lowercase();
+    match mask {
+        None => b.case("dense", "forward+backward", shape, steps(&dense), Some(magnitude)),
+        Some(m) => b.case(
+            "dense",
+            "dropout folded",
+            format!("{shape}, dropout {}", m.rate),
+            steps(&dense),
+            Some(magnitude),
+        ),
+    }
 }
 
 /// The bias gradient alone, or through an activation (its dz compared too).
