@@ -28,7 +28,7 @@ pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Resul
         BATCHNORM,
         "stats_apply",
         &[],
-        (0, &norm(rows, cols, momentum, eps)),
+        (0, bytemuck::cast_slice(&[norm(rows, cols, momentum, eps)])),
         &[
             (1, c.buf(x)),
             (3, c.buf(gamma)),
@@ -43,10 +43,23 @@ pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Resul
     ))
 }
 
-/// The uniform block `Norm`.
-fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> [u32; 5] {
-    let one_minus = (1.0 - momentum as f64) as f32;
-    [rows as u32, cols as u32, momentum.to_bits(), one_minus.to_bits(), eps.to_bits()]
+/// The uniform block `Norm`, field for field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Norm {
+    rows: u32,
+    cols: u32,
+    /// The moving statistics' momentum (statistics passes; 0 otherwise).
+    momentum: f32,
+    /// 1 − momentum, rounded once here.
+    one_minus_momentum: f32,
+    /// ε inside the square root (normalizing passes; 0 otherwise).
+    eps: f32,
+}
+
+fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> Norm {
+    let one_minus_momentum = (1.0 - momentum as f64) as f32;
+    Norm { rows: rows as u32, cols: cols as u32, momentum, one_minus_momentum, eps }
 }
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
@@ -57,7 +70,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 BATCHNORM,
                 "stats",
                 &[],
-                (0, &norm(rows, cols, momentum, 0.0)),
+                (0, bytemuck::cast_slice(&[norm(rows, cols, momentum, 0.0)])),
                 &[
                     (1, c.buf(x)),
                     (5, c.buf(mean)),
@@ -72,7 +85,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             BATCHNORM,
             "apply",
             &[],
-            (0, &norm(rows, cols, 0.0, eps)),
+            (0, bytemuck::cast_slice(&[norm(rows, cols, 0.0, eps)])),
             &[
                 (1, c.buf(x)),
                 (3, c.buf(gamma)),
@@ -85,12 +98,12 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
         )?]),
         Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
-            let params = norm(rows, cols, 0.0, eps);
+            let params = [norm(rows, cols, 0.0, eps)];
             let mut out = vec![c.dispatch(
                 BATCHNORM,
                 "grad_sums",
                 &[],
-                (0, &params),
+                (0, bytemuck::cast_slice(&params)),
                 &[
                     (1, c.buf(x)),
                     (2, c.buf(dy)),
@@ -106,7 +119,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     BATCHNORM,
                     "grad_input",
                     &[],
-                    (0, &params),
+                    (0, bytemuck::cast_slice(&params)),
                     &[
                         (1, c.buf(x)),
                         (2, c.buf(dy)),
