@@ -69,14 +69,19 @@ fn every_file_in_experiments_is_built_in_and_expands_to_its_trials() {
     }
 }
 
-/// The strong preset's ablation: each setting changes one ingredient and keeps the others.
+/// The first strong preset's ablation: each setting changes one ingredient and keeps the others.
 #[test]
 fn the_strong_ablation_study_takes_one_ingredient_away_per_setting() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/beyond/strong-ablation.toml");
     let study = Study::load(path).unwrap();
     let labels: Vec<&str> = study.settings.iter().map(|s| s.label.as_str()).collect();
     assert_eq!(labels, ["strong", "shift-1", "constant-lr", "no-batchnorm"]);
-    let strong = gpu_fmnist::graph::model::strong();
+    let v1 = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/beyond/strong-v1.toml");
+    let strong = gpu_fmnist::graph::ModelSpec::load(v1).unwrap();
+    // The preset today is the first one with a second 128-filter convolution and mirroring.
+    let preset = gpu_fmnist::graph::model::strong();
+    assert_eq!(preset.layers.len(), strong.layers.len() + 3);
+    assert!(preset.training.augment.is_on() && preset.training.augment.flip);
     assert_eq!(study.settings[0].spec.layers, strong.layers);
     assert_eq!(study.settings[0].spec.training.augment, strong.training.augment);
     assert!(!strong.training.augment.is_on() && study.settings[1].spec.training.augment.shift == 1);
