@@ -226,7 +226,7 @@ impl TrainDefaults {
 impl Default for TrainDefaults {
     fn default() -> Self {
         TrainDefaults {
-            optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 },
+            optimizer: Optimizer::adam(0.0),
             epochs: 10,
             batch_size: 32,
             schedule: super::lr::Schedule::Constant,
@@ -618,7 +618,7 @@ pub fn strong() -> ModelSpec {
         name: "strong".into(),
         layers,
         training: TrainDefaults {
-            optimizer: Optimizer::Adam { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.01 },
+            optimizer: Optimizer::adam(0.01),
             epochs: 15,
             batch_size: 64,
             schedule: super::lr::Schedule::Constant,

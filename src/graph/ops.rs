@@ -240,17 +240,22 @@ pub mod defaults {
 }
 
 impl Optimizer {
-    /// The optimizer called `name` (`sgd`, `adam`, `adamw`): `self` when it is already of that
-    /// kind, else that kind with Keras's defaults (see [`defaults`]); `adamw` is Adam with
-    /// Keras's AdamW weight decay.
-    pub fn of_kind(self, name: &str) -> anyhow::Result<Optimizer> {
-        let adam = |weight_decay| Optimizer::Adam {
+    /// Adam with Keras's defaults (see [`defaults`]) and decoupled `weight_decay` (0: plain Adam).
+    pub fn adam(weight_decay: f32) -> Optimizer {
+        Optimizer::Adam {
             lr: defaults::adam_lr(),
             beta1: defaults::beta1(),
             beta2: defaults::beta2(),
             eps: defaults::eps(),
             weight_decay,
-        };
+        }
+    }
+
+    /// The optimizer called `name` (`sgd`, `adam`, `adamw`): `self` when it is already of that
+    /// kind, else that kind with Keras's defaults (see [`defaults`]); `adamw` is Adam with
+    /// Keras's AdamW weight decay.
+    pub fn of_kind(self, name: &str) -> anyhow::Result<Optimizer> {
+        let adam = Optimizer::adam;
         Ok(match (name, self) {
             ("sgd", Optimizer::Sgd { .. }) => self,
             ("adam", Optimizer::Adam { weight_decay: 0.0, .. }) => self,
