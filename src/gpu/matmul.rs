@@ -58,7 +58,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
-    let mut constants = vec![
+    let constants = vec![
         ("TRANS_A", flag(mm.trans_a)),
         ("TRANS_B", flag(mm.trans_b)),
         ("HAS_BIAS", flag(mm.bias.is_some())),
@@ -67,71 +67,43 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         ("ALIGNED_A", flag(lda.is_multiple_of(4))),
         ("ALIGNED_B", flag(ldb.is_multiple_of(4))),
     ];
-    // The dropout folded into the epilogue, where the epilogue runs: the product's own pass, or
-    // the pass that adds the K-slices.
+    // The epilogue (bias, activation, and a folded dropout's mask) runs in the product's own
+    // pass, or with split-K in the pass that adds the K-slices.
     let mask = mm.dropout.map(|d| d.mask);
-    let dropout = [
-        (6, c.buf_or_placeholder(mask.map(|m| m.state))),
-        (7, c.buf_or_placeholder(mm.dropout.map(|d| d.y))),
-    ];
     let epilogue = [constants.clone(), mask_constants(mask)].concat();
-    if splits == 1 {
-        constants = epilogue.clone();
-    }
+    let dropout = |used: bool| {
+        [
+            (6, c.buf_or_placeholder(mask.filter(|_| used).map(|m| m.state))),
+            (7, c.buf_or_placeholder(mm.dropout.filter(|_| used).map(|d| d.y))),
+        ]
+    };
     let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
     anyhow::ensure!(
         groups.iter().all(|&g| g <= 65_535),
         "matmul {m}×{k}·{k}×{n} is too large for one dispatch"
     );
-    if splits == 1 {
-        out.push(c.dispatch(
-            MATMUL,
-            "matmul",
-            &constants,
-            (0, &dims(n)),
-            &[
-                (1, a.clone()),
-                (2, b.clone()),
-                (12, a.clone()),
-                (13, b.clone()),
-                (3, bias.clone()),
-                (4, c.buf(mm.c)),
-                dropout[0].clone(),
-                dropout[1].clone(),
-            ],
-            groups,
-        )?);
-    } else {
-        let partial = c.scratch(splits * m * n);
-        out.push(c.dispatch(
-            MATMUL,
-            "matmul",
-            &constants,
-            (0, &dims(n)),
-            &[
-                (1, a.clone()),
-                (2, b.clone()),
-                (12, a.clone()),
-                (13, b.clone()),
-                (3, bias.clone()),
-                (4, (&partial).into()),
-                (6, c.buf_or_placeholder(None)),
-                (7, c.buf_or_placeholder(None)),
-            ],
-            groups,
-        )?);
+    let partial = (splits > 1).then(|| c.scratch(splits * m * n));
+    let (target, product) = match &partial {
+        None => (c.buf(mm.c), &epilogue),
+        Some(p) => (p.into(), &constants),
+    };
+    let [d6, d7] = dropout(partial.is_none());
+    out.push(c.dispatch(
+        MATMUL,
+        "matmul",
+        product,
+        (0, &dims(n)),
+        &[(1, a.clone()), (2, b.clone()), (12, a), (13, b), (3, bias.clone()), (4, target), d6, d7],
+        groups,
+    )?);
+    if let Some(partial) = partial {
+        let [d6, d7] = dropout(true);
         out.push(c.dispatch(
             MATMUL,
             "sum_splits",
             &epilogue,
             (0, &dims(n)),
-            &[
-                (3, bias.clone()),
-                (4, c.buf(mm.c)),
-                (5, (&partial).into()),
-                dropout[0].clone(),
-                dropout[1].clone(),
-            ],
+            &[(3, bias), (4, c.buf(mm.c)), (5, (&partial).into()), d6, d7],
             grid(m * n, 256),
         )?);
     }
