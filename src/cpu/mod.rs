@@ -12,7 +12,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod softmax_xent;
 
-use crate::graph::ops::{ActGrad, Mask, Op, State, CHUNK, RECORD_WIDTH};
+use crate::graph::ops::{regularized, ActGrad, Mask, Op, State, CHUNK, RECORD_WIDTH};
 
 /// The float types the reference runs in: f32 as an executor, f64 for finite differences.
 pub trait Real:
@@ -182,20 +182,29 @@ impl CpuEngine {
         Ok(())
     }
 
+    /// out (len) = x (len) under `mask`, at the step the mask's state holds.
+    fn mask_into(&self, x: T, len: usize, mask: Mask, out: &mut [f32]) {
+        let step = State::from_words(self.u(mask.state)).step;
+        dropout::dropout(&self.f(x)[..len], &mut out[..len], mask.rate, mask.seed, step);
+    }
+
     /// y (len) = x (len) under `mask`.
     fn dropout(&mut self, x: T, y: T, len: usize, mask: Mask) {
         let mut out = self.take_f(y);
-        let step = State::from_words(self.u(mask.state)).step;
-        dropout::dropout(&self.f(x)[..len], &mut out[..len], mask.rate, mask.seed, step);
+        self.mask_into(x, len, mask, &mut out);
         self.put_f(y, out);
     }
 
-    /// x (len) under `mask`, as a new vector.
-    fn masked(&self, x: T, len: usize, mask: Mask) -> Vec<f32> {
-        let mut out = vec![0.0; len];
-        let step = State::from_words(self.u(mask.state)).step;
-        dropout::dropout(&self.f(x)[..len], &mut out, mask.rate, mask.seed, step);
-        out
+    /// x (len), under `mask` when there is one (a new vector) or as it is.
+    fn under(&self, x: T, len: usize, mask: Option<Mask>) -> std::borrow::Cow<'_, [f32]> {
+        match mask {
+            Some(mask) => {
+                let mut out = vec![0.0; len];
+                self.mask_into(x, len, mask, &mut out);
+                std::borrow::Cow::Owned(out)
+            }
+            None => std::borrow::Cow::Borrowed(&self.f(x)[..len]),
+        }
     }
 
     fn put_f(&mut self, t: T, v: Vec<f32>) {
@@ -257,11 +266,7 @@ impl CpuEngine {
                     None => matmul::bias_grad(&self.f(dy)[..n], rows, cols, &mut out[..cols]),
                     Some(ActGrad { y, dz, act }) => {
                         let mut dzs = self.take_f(dz);
-                        let dy = match mask {
-                            Some(mask) => std::borrow::Cow::Owned(self.masked(dy, n, mask)),
-                            None => std::borrow::Cow::Borrowed(&self.f(dy)[..n]),
-                        };
-                        activation::backward(act, &self.f(y)[..n], &dy, &mut dzs[..n]);
+                        activation::backward(act, &self.f(y)[..n], &self.under(dy, n, mask), &mut dzs[..n]);
                         matmul::bias_grad(&dzs[..n], rows, cols, &mut out[..cols]);
                         self.put_f(dz, dzs);
                     }
@@ -336,11 +341,7 @@ impl CpuEngine {
             Op::MaxPoolGrad { dy, argmax, dx, ref g, mask } => {
                 let mut out = self.take_f(dx);
                 let n = g.out_pixels() * g.c;
-                let dy = match mask {
-                    Some(mask) => std::borrow::Cow::Owned(self.masked(dy, n, mask)),
-                    None => std::borrow::Cow::Borrowed(&self.f(dy)[..n]),
-                };
-                pool::max_backward(&dy, &self.u(argmax)[..n], &mut out[..g.input_len()]);
+                pool::max_backward(&self.under(dy, n, mask), &self.u(argmax)[..n], &mut out[..g.input_len()]);
                 self.put_f(dx, out);
             }
             Op::AvgPool { x, y, ref g } => {
@@ -411,9 +412,7 @@ impl CpuEngine {
             Op::L2Penalty { ref weights, partials } => self.penalty(weights, partials)?,
             Op::Update { ref weights, state, rates, ref opt, penalties } => {
                 if let Some(partials) = penalties {
-                    let pairs: Vec<(T, f32)> =
-                        weights.iter().filter(|t| t.l2 > 0.0).map(|t| (t.w, t.l2)).collect();
-                    self.penalty(&pairs, partials)?;
+                    self.penalty(&regularized(weights), partials)?;
                 }
                 let row = 2 * State::from_words(self.u(state)).record as usize;
                 let (rate, decay) = (self.f(rates)[row], self.f(rates)[row + 1]);

@@ -6,7 +6,7 @@
 use super::context::Tuning;
 use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, OPTIMIZER};
-use crate::graph::ops::{Op, Optimizer, CHUNK, T};
+use crate::graph::ops::{regularized, Op, Optimizer, CHUNK, T};
 
 /// The uniform block `Update`, word for word.
 #[repr(C)]
@@ -113,9 +113,8 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             let mut out = vec![];
             let fused = penalties.is_some() && c.ctx.tuning == Tuning::Gpu;
             if let (Some(partials), Tuning::Cpu) = (penalties, c.ctx.tuning) {
-                let regularized: Vec<(T, f32)> =
-                    weights.iter().filter(|t| t.l2 > 0.0).map(|t| (t.w, t.l2)).collect();
-                out.extend(compile(c, &Op::L2Penalty { weights: regularized, partials: *partials })?);
+                let weights = regularized(weights);
+                out.extend(compile(c, &Op::L2Penalty { weights, partials: *partials })?);
             }
             out.push(c.dispatch(
                 OPTIMIZER,

@@ -332,6 +332,12 @@ pub struct Trained {
     pub l2: f32,
 }
 
+/// The (weight, L2 factor) of each of `weights` that has a penalty: what the step's penalty
+/// partials are summed over.
+pub fn regularized(weights: &[Trained]) -> Vec<(T, f32)> {
+    weights.iter().filter(|t| t.l2 > 0.0).map(|t| (t.w, t.l2)).collect()
+}
+
 /// The activation a [`Op::BiasGrad`] differentiates through: dz (rows, cols) = dy · act'(y), from
 /// the layer's output y.
 #[derive(Debug, Clone, Copy, PartialEq)]
