@@ -502,6 +502,8 @@ fn ctrl_c_checkpoints_where_training_stopped_and_resume_finishes_the_same_run() 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("interrupted after step") && stderr.contains("--resume"), "{stderr}");
+    // The hint resumes where the run ran: the checkpoint names neither the device nor the data.
+    assert!(stderr.contains(&format!("--device cpu --data-dir {SAMPLE}`")), "{stderr}");
     assert!(!cut.join("metrics.json").exists());
 
     let ckpt = cut.join("model.safetensors");

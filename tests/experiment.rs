@@ -93,6 +93,34 @@ fn the_strong_ablation_study_takes_one_ingredient_away_per_setting() {
     assert_eq!(study.trials(&Overrides::default()).len(), 4);
 }
 
+/// Today's preset's ablation: its first setting is the preset itself (so its trials are the
+/// preset's runs), and each other setting takes one ingredient away and keeps the rest.
+#[test]
+fn the_strong_ingredients_study_starts_from_the_preset_and_takes_one_thing_away_per_setting() {
+    use gpu_fmnist::graph::model::{strong, Layer};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/beyond/strong-ingredients.toml");
+    let study = Study::load(path).unwrap();
+    let labels: Vec<&str> = study.settings.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["strong", "no-flip", "constant-lr", "no-batchnorm"]);
+    let preset = strong();
+    let spec = |i: usize| study.settings[i].spec.clone();
+    assert_eq!(spec(0), preset);
+    let mut no_flip = spec(1);
+    assert!(!no_flip.training.augment.is_on());
+    no_flip.training.augment = preset.training.augment;
+    assert_eq!(no_flip, preset);
+    let mut constant = spec(2);
+    assert_eq!(constant.training.lr_schedule.as_deref(), Some("constant"));
+    constant.training.lr_schedule = preset.training.lr_schedule.clone();
+    assert_eq!(constant, preset);
+    let no_bn = spec(3);
+    assert!(!no_bn.layers.iter().any(|l| matches!(l, Layer::BatchNorm { .. })));
+    let kept: Vec<&Layer> = preset.layers.iter().filter(|l| !matches!(l, Layer::BatchNorm { .. })).collect();
+    assert_eq!(no_bn.layers.iter().collect::<Vec<_>>(), kept);
+    assert_eq!(no_bn.training, preset.training);
+    assert_eq!(study.trials(&Overrides::default()).len(), 12);
+}
+
 #[test]
 fn a_study_expands_to_exactly_the_trials_it_describes() {
     let study = Study::parse("tiny", TINY, None).unwrap();

@@ -212,10 +212,9 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         }
         match e.downcast_ref::<Interrupted>() {
             Some(i) => anyhow::anyhow!(
-                "{i}; {} holds where it stopped: resume with `gpu-fmnist train --resume {} --epochs {}`",
+                "{i}; {} holds where it stopped: resume with `{}`",
                 out.join("model.safetensors").display(),
-                out.join("model.safetensors").display(),
-                config.epochs
+                resume_command(&out.join("model.safetensors"), config.epochs, device, data_dir)
             ),
             None => e,
         }
@@ -236,4 +235,23 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     );
     println!("wrote {}: {}", out.display(), report::RUN_FILES);
     Ok(())
+}
+
+/// The command that continues an interrupted run where it ran: the checkpoint holds the model
+/// and its training, not the device or the data directory, and `--device auto` would pick the
+/// CPU path on a machine whose only Vulkan driver is lavapipe.
+fn resume_command(ckpt: &Path, epochs: usize, device: &DeviceArgs, data_dir: Option<&Path>) -> String {
+    let mut cmd = format!("gpu-fmnist train --resume {} --epochs {epochs}", ckpt.display());
+    if let Some(kind) = clap::ValueEnum::to_possible_value(&device.pick.device) {
+        if device.pick.device != crate::gpu::DeviceKind::Auto {
+            cmd += &format!(" --device {}", kind.get_name());
+        }
+    }
+    if let Some(a) = &device.pick.adapter {
+        cmd += &format!(" --adapter '{a}'");
+    }
+    if let Some(d) = data_dir {
+        cmd += &format!(" --data-dir {}", d.display());
+    }
+    cmd
 }
