@@ -19,13 +19,7 @@ MODE=${1:-}
 T0=$(date +%s)
 mkdir -p "$OUT/runs"
 exec > >(tee "$OUT/log") 2>&1
-if command -v nvidia-smi >/dev/null; then  # never unpack loaders into a machine without the card
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-fi
-if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+. benches/gpu-loaders.sh
 B=.dev/gpu-fmnist
 OLD=.dev/gf-before
 D=.dev/data
@@ -36,7 +30,6 @@ step() {
   if [ "$limit" -le 5 ]; then echo "=== skipped, no time left: $*"; return; fi
   echo "=== $* (limit ${limit}s) $(date +%T)"; timeout "$limit" "$@"; echo "=== rc $? $(date +%T)"
 }
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,utilization.gpu --format=csv
 nproc
 step 30 $B devices
 step 90 $B check --device vulkan
@@ -62,7 +55,7 @@ if [ "$MODE" = strong ]; then
 else
   step 90 python3 benches/peers.py --data-dir $D --engine torch --device cuda --model mlp,cnn | tee "$OUT/peers-cuda.json"
 fi
-nvidia-smi --query-gpu=name,clocks.sm,utilization.gpu --format=csv
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,clocks.sm,utilization.gpu --format=csv
 # One file back for all runs (the tool returns few files); the first strong seed keeps its
 # weights so that its test accuracy can be re-measured on the CPU path at home.
 (cd "$OUT/runs" && find . -name model.safetensors ! -path './strong-s1/*' -delete; \

@@ -14,14 +14,7 @@ export STUDY=$1 B=.dev/gpu-fmnist D=.dev/data X="$OUT/exp"
 shift
 mkdir -p "$X"
 exec > >(tee "$OUT/log") 2>&1
-if command -v nvidia-smi >/dev/null; then  # never unpack loaders into a machine without the card
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
-  nvidia-smi --query-gpu=name,driver_version --format=csv
-fi
-if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
+. benches/gpu-loaders.sh
 trials=("$@")
 [ ${#trials[@]} -eq 0 ] && mapfile -t trials < <($B experiment "$STUDY" --trials | cut -f1)
 one() {
