@@ -210,6 +210,12 @@ fn a_tiny_study_runs_writes_its_report_and_resumes_without_rerunning() {
     let before = std::fs::read(first.join("model.safetensors")).unwrap();
     let stamp = std::fs::metadata(first.join("metrics.json")).unwrap().modified().unwrap();
     assert!(!out.join("tiny/relu-seed1").exists());
+    // The report of a study under way: a setting with no finished trial shows dashes, not NaN.
+    let args: Vec<&str> = ["experiment", &study, "--report"].iter().copied().chain(common).collect();
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report = std::fs::read_to_string(out.join("tiny/REPORT.md")).unwrap();
+    assert!(report.contains("| tanh, l2 1e-6 | — | [] | — | — |") && !report.contains("NaN"), "{report}");
 
     let args: Vec<&str> = ["experiment", &study, "--jobs", "2"].iter().copied().chain(common).collect();
     let (code, stdout, stderr) = run(&args);

@@ -96,10 +96,12 @@ fn pct(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
 }
 
-/// `89.70 ± 0.21`
+/// `89.70 ± 0.21`; `—` for a setting with no finished trial yet.
 pub fn mean_pm(x: &[f64]) -> String {
     let (m, s) = mean_sd(x);
-    if x.len() < 2 {
+    if x.is_empty() {
+        "—".into()
+    } else if x.len() < 2 {
         pct(m)
     } else {
         format!("{} ± {}", pct(m), pct(s))
@@ -195,14 +197,17 @@ fn study_md(study: &Study, s: &Summary, verdict: Verdict) -> String {
     md += "| setting | validation accuracy | seeds | test accuracy | training seconds |\n|---|---:|---|---:|---:|\n";
     for st in &s.settings {
         let each: Vec<String> = st.val.iter().map(|v| pct(*v)).collect();
-        let (secs, _) = mean_sd(&st.seconds);
+        let secs = match mean_sd(&st.seconds).0 {
+            m if m.is_finite() => format!("{m:.0}"),
+            _ => "—".into(),
+        };
         let div = if st.diverged > 0 {
             format!(" ({} diverged, scored as chance)", st.diverged)
         } else {
             String::new()
         };
         md += &format!(
-            "| {} | {} | [{}]{div} | {} | {:.0} |\n",
+            "| {} | {} | [{}]{div} | {} | {} |\n",
             cell(&st.label),
             mean_pm(&st.val),
             each.join(", "),
