@@ -15,3 +15,7 @@ pub mod graph;
 pub mod report;
 pub mod rng;
 pub mod train;
+
+/// The build: the crate's version and the git commit it was built from (`-dirty` when tracked
+/// files differed from it), as every run's records and `--version` show it.
+pub const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GPU_FMNIST_COMMIT"), ")");

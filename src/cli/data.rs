@@ -8,6 +8,7 @@ pub fn run(data_dir: Option<&Path>) -> anyhow::Result<()> {
     let ds = FashionMnist::load(data_dir)?;
     println!("Fashion-MNIST in {}", ds.dir.display());
     println!("validation set: {}", ds.validation_rule);
+    println!("content hash: {} (runs and experiment records carry it)", ds.identity().hash);
     println!();
     let splits = [("train", &ds.train), ("val", &ds.val), ("test", &ds.test)];
     print!("{:<14}", "class");

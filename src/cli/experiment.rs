@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use super::{DataDirArg, DeviceArgs};
 use crate::data::FashionMnist;
+use crate::experiment::record::Record;
 use crate::experiment::report::{write_merged, write_study};
-use crate::experiment::{figures, Events, Outcome, Overrides, Runner, Study, Trial, BUILTIN};
+use crate::experiment::verdict::Plan;
+use crate::experiment::{figures, Events, Overrides, Runner, Study, Trial, BUILTIN};
 
 /// Run the report's hyperparameter studies (or your own study files) and give each claim a
 /// verdict: `experiment --list`, `experiment NAME… | --all`, `experiment figures`.
@@ -22,7 +24,8 @@ pub struct ExperimentArgs {
     /// List the built-in studies with their claims.
     #[arg(long)]
     list: bool,
-    /// Print one line per trial of the study: index, setting, seed (for job arrays).
+    /// Print one line per trial the study needs now (index, setting, seed), for job arrays: the
+    /// first round, then — once it is recorded — the seeds its undecided statements ask for.
     #[arg(long)]
     trials: bool,
     /// Run only trial K of the study (see --trials), e.g. `--trial $SLURM_ARRAY_TASK_ID`.
@@ -37,15 +40,20 @@ pub struct ExperimentArgs {
     /// Train on the first N training images only (validation and test stay whole).
     #[arg(long, value_name = "N")]
     subset: Option<usize>,
-    /// Seeds per setting (default: the study's, 3).
-    #[arg(long, value_name = "K")]
-    seeds: Option<usize>,
+    /// Seeds per setting: K, or `auto[:MAX]` — a first round of 5, then more seeds up to MAX
+    /// (10) for the settings of statements still undecided [default: the study's].
+    #[arg(long, value_name = "K|auto[:MAX]")]
+    seeds: Option<String>,
     /// Trials run at once (on the CPU path, 2 use both cores of a 2-core machine).
     #[arg(long, default_value_t = 1, value_name = "J")]
     jobs: usize,
-    /// Where studies write: DIR/<study>/ and DIR/REPORT.md.
-    #[arg(long, value_name = "DIR", default_value = "runs/experiments")]
+    /// Where studies keep their trial records and reports: DIR/<study>/ and DIR/REPORT.md. A
+    /// record there counts as a finished trial.
+    #[arg(long, value_name = "DIR", default_value = "docs/experiments")]
     out: PathBuf,
+    /// Where trials train: their run directories, with checkpoints to resume from.
+    #[arg(long, value_name = "DIR", default_value = "runs/experiments")]
+    work: PathBuf,
     #[command(flatten)]
     device: DeviceArgs,
     #[command(flatten)]
@@ -60,13 +68,13 @@ struct Lines {
 }
 
 impl Events for Lines {
-    fn trial_end(&self, study: &str, t: &Trial, o: &Outcome) {
+    fn trial_end(&self, study: &str, t: &Trial, r: &Record) {
         let mut done = self.done.lock().expect("no panics hold it");
         *done += 1;
-        let how = if o.diverged {
-            "diverged (scored as chance)".to_string()
-        } else {
-            format!("val {:.2}%, test {:.2}%", 100.0 * o.val_accuracy, 100.0 * o.test_accuracy)
+        let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        let how = match &r.failed {
+            Some(why) => format!("failed to train ({why})"),
+            None => format!("val {}, test {}", pct(r.val_accuracy), pct(r.test_accuracy)),
         };
         println!(
             "[{}/{}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s)",
@@ -75,19 +83,16 @@ impl Events for Lines {
             t.index,
             t.setting,
             t.seed,
-            o.train_seconds,
+            r.train_seconds,
             self.start.elapsed().as_secs_f64()
         );
     }
 
-    fn trial_twin(&self, study: &str, t: &Trial, twin: &std::path::Path) {
+    fn trial_twin(&self, study: &str, t: &Trial, twin: &str) {
         *self.done.lock().expect("no panics hold it") += 1;
         println!(
-            "{study} trial {} ({}, seed {}): the same run finished in {}, copied",
-            t.index,
-            t.setting,
-            t.seed,
-            twin.display()
+            "{study} trial {} ({}, seed {}): the same run finished in {twin}, copied",
+            t.index, t.setting, t.seed
         );
     }
 
@@ -108,19 +113,20 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
             let s = Study::load(name)?;
             let trials = s.trials(&Overrides::default()).len();
             println!(
-                "{name:<16} {} ({} settings × {} seeds = {trials} trials)",
+                "{name:<16} {} ({} settings × seeds {}: {trials} trials in the first round)",
                 s.claim,
                 s.settings.len(),
-                s.seeds
+                s.plan
             );
         }
         return Ok(());
     }
     anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
-    anyhow::ensure!(a.seeds != Some(0), "--seeds must be at least 1");
     anyhow::ensure!(a.epochs != Some(0), "--epochs must be at least 1");
     anyhow::ensure!(a.subset != Some(0), "--subset must be at least 1");
-    let overrides = Overrides { epochs: a.epochs, seeds: a.seeds, subset: a.subset };
+    let plan =
+        a.seeds.as_deref().map(Plan::parse).transpose().map_err(|e| anyhow::anyhow!("--seeds: {e}"))?;
+    let overrides = Overrides { epochs: a.epochs, plan, subset: a.subset };
     let figures_only = a.names.len() == 1 && a.names[0] == "figures";
     let names: Vec<String> =
         if a.all { order().into_iter().map(String::from).collect() } else { a.names.clone() };
@@ -134,7 +140,9 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         anyhow::ensure!(studies.len() == 1, "--trials and --trial take exactly one study");
     }
     if a.trials {
-        for t in studies[0].trials(&overrides) {
+        let s = &studies[0];
+        let done = s.records(&overrides, &a.out.join(&s.name))?;
+        for t in s.pending(&overrides, &done) {
             println!("{}\t{}\tseed {}", t.index, t.setting, t.seed);
         }
         return Ok(());
@@ -148,11 +156,10 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
             anyhow::ensure!(dir.is_dir(), "{}: no trials of {} there yet", dir.display(), s.name);
             let summary = write_study(s, &dir, &overrides)?;
             println!(
-                "{}: {} ({} of {} trials) — {}",
+                "{}: {} ({} records) — {}",
                 s.name,
                 summary.verdict,
-                summary.trials_done,
-                summary.trials,
+                summary.records,
                 dir.join("REPORT.md").display()
             );
         }
@@ -161,7 +168,11 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let data = FashionMnist::load(a.data.data_dir.as_deref())?;
+    let mut data = FashionMnist::load(a.data.data_dir.as_deref())?;
+    let data_id = data.identity();
+    if let Some(n) = a.subset {
+        data.train = data.train.slice(0..n.min(data.train.len()));
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (executor, device_line) = a.device.open(Some((cores / a.jobs).max(1)))?;
     println!("{device_line}");
@@ -169,9 +180,12 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         executor: &executor,
         device: a.device.pick.device,
         data: &data,
+        data_id,
         out: a.out.clone(),
+        work: a.work.clone(),
         overrides: overrides.clone(),
         jobs: a.jobs,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     if figures_only {
         let events = Lines { start: Instant::now(), done: Mutex::new(0), total: 2 };
@@ -183,6 +197,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         Some(_) => 1,
         None => studies.iter().map(|s| s.trials(&overrides).len()).sum(),
     };
+    // (A study with `auto` seeds may run a second round past this count.)
     let events = Lines { start: Instant::now(), done: Mutex::new(0), total };
     super::stop_on_signals();
     for s in &studies {

@@ -206,19 +206,21 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     }
     let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
     super::stop_on_signals();
-    let done = report::fit(&mut trainer, &executor, device.pick.device, &out, &mut bar).map_err(|e| {
-        if let Some(bar) = bar.bar.take() {
-            bar.abandon();
-        }
-        match e.downcast_ref::<Interrupted>() {
-            Some(i) => anyhow::anyhow!(
-                "{i}; {} holds where it stopped: resume with `{}`",
-                out.join("model.safetensors").display(),
-                resume_command(&out.join("model.safetensors"), config.epochs, device, data_dir)
-            ),
-            None => e,
-        }
-    })?;
+    let provenance = report::Provenance::new(data.identity(), std::env::args().collect::<Vec<_>>().join(" "));
+    let done = report::fit(&mut trainer, &executor, device.pick.device, &out, &mut bar, &provenance)
+        .map_err(|e| {
+            if let Some(bar) = bar.bar.take() {
+                bar.abandon();
+            }
+            match e.downcast_ref::<Interrupted>() {
+                Some(i) => anyhow::anyhow!(
+                    "{i}; {} holds where it stopped: resume with `{}`",
+                    out.join("model.safetensors").display(),
+                    resume_command(&out.join("model.safetensors"), config.epochs, device, data_dir)
+                ),
+                None => e,
+            }
+        })?;
     println!(
         "test: loss {:.4}, accuracy {:.4} ({} images)",
         done.test.loss,

@@ -5,12 +5,14 @@
 //! holds out its first 10% of training images for validation instead.
 
 pub mod augment;
+pub mod identity;
 pub mod idx;
 pub mod image;
 
 use std::path::{Path, PathBuf};
 
 pub use augment::Augment;
+pub use identity::DataId;
 pub use idx::{read_idx, Idx, IdxError};
 
 /// Image side length in pixels; Fashion-MNIST images are 28×28 grayscale bytes.

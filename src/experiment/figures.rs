@@ -46,10 +46,11 @@ pub fn plot_grid(path: &Path, split: &Split) -> anyhow::Result<()> {
     })
 }
 
-/// Trains (or reuses) both final models with seed 1 under `DIR/figures/`, then writes the
-/// figures and `FIGURES.md` there.
+/// Trains (or reuses) both final models with seed 1 under `WORK/figures/`, then writes the
+/// figures and `FIGURES.md` under `DIR/figures/`.
 pub fn write(runner: &Runner, events: &dyn Events) -> anyhow::Result<std::path::PathBuf> {
     let dir = runner.out.join("figures");
+    let work = runner.work.join("figures");
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     // The training file's first images, as the report's `x_train[:9]`: they open the
     // validation split, which is the file's first 5,000.
@@ -71,14 +72,14 @@ pub fn write(runner: &Runner, events: &dyn Events) -> anyhow::Result<std::path::
             }
         })
         .collect();
-    runner.run_trials("figures", &trials, &dir, events)?;
+    runner.in_parallel(&trials, |t| runner.train("figures", t, &t.dir(&work), events))?;
     let mut md = String::from("# The report's figures, redrawn\n\n");
     md += "The training file's first nine images with their classes (the report's Appendix B):\n\n![training images](training-images.png)\n\n";
     md += "| model | report: validation accuracy | ours: validation accuracy | ours: test accuracy | epochs | training images |\n|---|---:|---:|---:|---:|---:|\n";
     let mut figure = 1;
     let mut pictures = String::new();
     for t in &trials {
-        let tdir = t.dir(&dir);
+        let tdir = t.dir(&work);
         let text = std::fs::read_to_string(tdir.join("metrics.json"))?;
         let m: serde_json::Value = serde_json::from_str(&text)?;
         let num = |k: &str| m.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);

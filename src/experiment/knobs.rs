@@ -3,10 +3,14 @@
 //!
 //! | knob | value | what it changes |
 //! |---|---|---|
+//! | `model` | `mlp`, `cnn`, `strong` | the whole model and its training, replaced by the preset's |
 //! | `activation` | `relu`, `sigmoid`, `tanh`, `linear` | every Dense and Conv2D layer but the softmax output |
+//! | `conv_activation` | as `activation` | every Conv2D layer |
+//! | `dense_activation` | as `activation` | every Dense layer but the softmax output |
 //! | `hidden` | widths `"350,80"`, or `"none"` | the Dense layers between the last Flatten and the output: their number and units (a new layer copies the activation, L2 and the Dropout after it from the last one before it) |
 //! | `lr` | number | the optimizer's learning rate |
 //! | `optimizer` | `sgd`, `adam` | the optimizer, with Keras's defaults (the base's own settings when it is the same kind) |
+//! | `momentum` | number in [0, 1) | SGD's momentum (the optimizer must be SGD) |
 //! | `l2` | number | the L2 factor of every Dense kernel |
 //! | `dropout` | `0` (none), a rate for every Dropout layer, or rates in order `"0.1,0.2"` | the Dropout layers' rates; 0 removes them |
 //! | `batchnorm` | `true` / `false` | false removes every BatchNormalization layer; true adds one after the first Flatten when there is none |
@@ -21,12 +25,16 @@
 use crate::graph::model::{Activation, Layer};
 use crate::graph::{ModelSpec, Optimizer, Padding};
 
-/// The knob names, in the table's order.
+/// The knob names, in the order they are applied.
 pub const KNOBS: &[&str] = &[
-    "activation",
-    "hidden",
-    "lr",
+    "model",
     "optimizer",
+    "momentum",
+    "lr",
+    "activation",
+    "conv_activation",
+    "dense_activation",
+    "hidden",
     "l2",
     "dropout",
     "batchnorm",
@@ -38,6 +46,15 @@ pub const KNOBS: &[&str] = &[
     "augment",
     "schedule",
 ];
+
+/// A study's knobs in the order they are applied: [`KNOBS`]' order, so that `model` and
+/// `optimizer` (which replace what the others adjust) come first; unknown names last, where
+/// [`apply`] names them.
+pub fn in_order<V>(vary: &std::collections::BTreeMap<String, V>) -> Vec<(&String, &V)> {
+    let mut v: Vec<(&String, &V)> = vary.iter().collect();
+    v.sort_by_key(|(k, _)| KNOBS.iter().position(|n| n == k).unwrap_or(usize::MAX));
+    v
+}
 
 /// A knob's value as the study file wrote it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -109,15 +126,33 @@ fn is_pool(l: &Layer) -> bool {
 pub fn apply(spec: &mut ModelSpec, knob: &str, value: &Value) -> anyhow::Result<()> {
     let last = spec.layers.len().saturating_sub(1);
     match knob {
-        "activation" => {
+        "model" => {
+            let name = value.label();
+            anyhow::ensure!(
+                ["mlp", "cnn", "strong"].contains(&name.as_str()),
+                "`{name}` is not a preset (mlp, cnn, strong)"
+            );
+            *spec = ModelSpec::load(&name)?;
+        }
+        "activation" | "conv_activation" | "dense_activation" => {
             let a = parse_activation(&value.label())?;
+            let (conv, dense) = (knob != "dense_activation", knob != "conv_activation");
             for (i, layer) in spec.layers.iter_mut().enumerate() {
                 match layer {
-                    Layer::Dense { activation, .. } | Layer::Conv2d { activation, .. } if i != last => {
-                        *activation = a
-                    }
+                    Layer::Dense { activation, .. } if dense && i != last => *activation = a,
+                    Layer::Conv2d { activation, .. } if conv => *activation = a,
                     _ => {}
                 }
+            }
+        }
+        "momentum" => {
+            let m = value.number()?;
+            anyhow::ensure!((0.0..1.0).contains(&m), "a momentum is a number in [0, 1)");
+            match &mut spec.training.optimizer {
+                Optimizer::Sgd { momentum, .. } => *momentum = m as f32,
+                // No momentum is what Adam has anyway (a zipped study gives every setting one).
+                _ if m == 0.0 => {}
+                other => anyhow::bail!("momentum is SGD's; the optimizer here is {other}"),
             }
         }
         "hidden" => {
@@ -377,7 +412,19 @@ mod tests {
         assert!(matches!(c.layers[2], Layer::Conv2d { filters: 64, .. }));
         assert!(matches!(c.layers[1], Layer::AvgPool2d { .. }));
         assert_eq!(c.training.optimizer, Optimizer::Sgd { lr: 0.01, momentum: 0.0, nesterov: false });
+        apply(&mut c, "momentum", &Value::Float(0.9)).unwrap();
+        assert_eq!(c.training.optimizer, Optimizer::Sgd { lr: 0.01, momentum: 0.9, nesterov: false });
         c.resolve().unwrap();
+        let mut c = cnn();
+        apply(&mut c, "conv_activation", &Value::Text("tanh".into())).unwrap();
+        assert!(matches!(c.layers[0], Layer::Conv2d { activation: Activation::Tanh, .. }));
+        assert!(matches!(c.layers[6], Layer::Dense { activation: Activation::Relu, .. }));
+        apply(&mut c, "dense_activation", &Value::Text("sigmoid".into())).unwrap();
+        assert!(matches!(c.layers[2], Layer::Conv2d { activation: Activation::Tanh, .. }));
+        assert!(matches!(c.layers[7], Layer::Dense { activation: Activation::Sigmoid, .. }));
+        assert!(matches!(c.layers[8], Layer::Dense { activation: Activation::Softmax, .. }));
+        apply(&mut c, "model", &Value::Text("mlp".into())).unwrap();
+        assert_eq!(c, mlp());
     }
 
     #[test]
@@ -387,6 +434,9 @@ mod tests {
         assert!(e("filters", Value::Text("32".into())).contains("1 filter counts for 2"));
         assert!(e("dropout", Value::Float(1.5)).contains("not a rate"));
         assert!(e("depth", Value::Int(2)).contains("not a knob"));
+        assert!(e("momentum", Value::Float(0.9)).contains("SGD's"));
+        assert!(e("momentum", Value::Float(1.0)).contains("[0, 1)"));
+        assert!(e("model", Value::Text("vgg".into())).contains("not a preset"));
         assert_eq!(number_label(1e-7), "1e-7");
         assert_eq!(number_label(0.1), "0.1");
     }

@@ -6,21 +6,26 @@
 //!
 //! ```toml
 //! claim = "ReLU beats sigmoid and tanh as the hidden layers' activation."
+//! source = "report, MLP: activation functions"
 //! base = "mlp"                              # a preset, or a model file beside the study
 //! vary = { activation = ["relu", "sigmoid", "tanh"] }
-//! expect = ["relu > sigmoid", "relu > tanh"]
-//! seeds = 3                                 # optional (default 3)
+//! expect = ["relu > sigmoid", "relu > tanh (slightly)"]
+//! seeds = "auto:10"                         # optional: 5, or a first round of 5 and up to 10
 //! epochs = 13                               # optional (default: the base model's)
+//! margin = 0.5                              # optional: points, for statements without words
 //! ```
 //!
 //! Several knobs in `vary` are zipped (setting i takes value i of each); `labels` may name the
 //! settings. A curve study has no `vary` but `curve = [5, 10, 25]`: its one setting trains for
-//! `epochs` and is read at those epochs ("epoch 5", …). See [`knobs`] for the knobs and
-//! [`verdict`] for the statements `expect` may hold and the rule that judges them.
+//! `epochs`, and statements read it at an epoch (`epoch 10 > epoch 5`). See [`knobs`] for the
+//! knobs, [`verdict`] for the statements and the rule, [`record`] for what a finished trial
+//! leaves in `DIR/<study>/trials/`.
 
 pub mod figures;
 pub mod knobs;
+pub mod record;
 pub mod report;
+pub mod stats;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -29,12 +34,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::FashionMnist;
+use crate::data::{DataId, FashionMnist};
 use crate::gpu::{DeviceKind, Executor};
 use crate::graph::ModelSpec;
 use crate::train::{Checkpoint, Progress, TrainConfig, Trainer};
 use knobs::Value;
-use verdict::Statement;
+use record::Record;
+use verdict::{Plan, Run, Statement};
 
 /// The studies of the report, built in (the files in `experiments/`).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -42,8 +48,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("mlp-widths", include_str!("../../experiments/mlp-widths.toml")),
     ("mlp-depth", include_str!("../../experiments/mlp-depth.toml")),
     ("mlp-lr", include_str!("../../experiments/mlp-lr.toml")),
+    ("mlp-lr-text", include_str!("../../experiments/mlp-lr-text.toml")),
     ("mlp-l2", include_str!("../../experiments/mlp-l2.toml")),
     ("mlp-dropout", include_str!("../../experiments/mlp-dropout.toml")),
+    ("mlp-overfitting", include_str!("../../experiments/mlp-overfitting.toml")),
     ("mlp-batchnorm", include_str!("../../experiments/mlp-batchnorm.toml")),
     ("mlp-epochs", include_str!("../../experiments/mlp-epochs.toml")),
     ("cnn-activation", include_str!("../../experiments/cnn-activation.toml")),
@@ -54,6 +62,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("cnn-dense", include_str!("../../experiments/cnn-dense.toml")),
     ("cnn-dropout", include_str!("../../experiments/cnn-dropout.toml")),
     ("cnn-epochs", include_str!("../../experiments/cnn-epochs.toml")),
+    ("cnn-vs-mlp", include_str!("../../experiments/cnn-vs-mlp.toml")),
+    ("confusion", include_str!("../../experiments/confusion.toml")),
 ];
 
 /// A study file as written.
@@ -64,10 +74,10 @@ struct StudyFile {
     name: Option<String>,
     /// The claim, in the report's words.
     claim: String,
-    /// Where the report says it (free text).
+    /// Where the report says it.
     #[serde(default)]
     source: Option<String>,
-    /// `mlp`, `cnn`, or a model file (relative to the study file).
+    /// `mlp`, `cnn`, `strong`, or a model file (relative to the study file).
     base: String,
     /// Knob → values; several knobs are zipped.
     #[serde(default)]
@@ -75,15 +85,22 @@ struct StudyFile {
     /// Names of the settings, one per value (default: the values).
     #[serde(default)]
     labels: Option<Vec<String>>,
-    /// Curve study: read the validation accuracy at these epochs.
+    /// Curve study: the epochs its report tabulates (statements may read any epoch).
     #[serde(default)]
     curve: Option<Vec<usize>>,
     /// Statements the claim expects (see [`verdict`]).
     expect: Vec<String>,
+    /// A number of seeds, or `"auto"` / `"auto:MAX"` ([`Plan`]).
     #[serde(default)]
-    seeds: Option<usize>,
+    seeds: Option<Value>,
     #[serde(default)]
     epochs: Option<usize>,
+    /// The margin, in points, of statements whose words give none.
+    #[serde(default)]
+    margin: Option<f64>,
+    /// What the study cannot separate, for its report.
+    #[serde(default)]
+    note: Option<String>,
 }
 
 /// One setting of a study: its label and its model (with the training section set).
@@ -99,14 +116,17 @@ pub struct Study {
     pub name: String,
     pub claim: String,
     pub source: Option<String>,
+    pub note: Option<String>,
     pub base: String,
     /// The knobs varied, in the file's order.
     pub knobs: Vec<String>,
     pub settings: Vec<Setting>,
-    /// Curve study: the epochs read, as settings `epoch N`.
+    /// Curve study: the epochs its report tabulates.
     pub curve: Option<Vec<usize>>,
     pub expect: Vec<Statement>,
-    pub seeds: usize,
+    pub plan: Plan,
+    /// The study's default margin, in points.
+    pub margin: f64,
     /// The study file's text, kept beside its results.
     pub text: String,
 }
@@ -115,7 +135,7 @@ pub struct Study {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub epochs: Option<usize>,
-    pub seeds: Option<usize>,
+    pub plan: Option<Plan>,
     /// Train on the first N training images.
     pub subset: Option<usize>,
 }
@@ -123,6 +143,7 @@ pub struct Overrides {
 /// One training run of a study: a setting and a seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
+    /// `setting × MAX + seed − 1`: stable across rounds (`--trial K`).
     pub index: usize,
     pub setting: String,
     pub seed: u64,
@@ -136,6 +157,14 @@ impl Trial {
     /// The trial's run directory under the study's.
     pub fn dir(&self, study_dir: &Path) -> PathBuf {
         study_dir.join(format!("{}-seed{}", slug(&self.setting), self.seed))
+    }
+
+    /// The same training run: model, training settings, seed, epochs and images.
+    pub fn same_run(&self, other: &Trial) -> bool {
+        self.spec == other.spec
+            && self.seed == other.seed
+            && self.epochs == other.epochs
+            && self.subset == other.subset
     }
 }
 
@@ -191,8 +220,12 @@ impl Study {
             (p, Some(d)) => d.join(p).to_string_lossy().into_owned(),
         };
         let base = ModelSpec::load(&base_path).map_err(|e| anyhow::anyhow!("base: {e}"))?;
-        let seeds = file.seeds.unwrap_or(3);
-        anyhow::ensure!(seeds >= 1, "seeds: at least 1");
+        let plan = match &file.seeds {
+            None => Plan { first: verdict::FIRST_ROUND, max: verdict::FIRST_ROUND },
+            Some(v) => Plan::parse(&v.label()).map_err(|e| anyhow::anyhow!("seeds: {e}"))?,
+        };
+        let margin = file.margin.unwrap_or(verdict::DEFAULT_MARGIN);
+        anyhow::ensure!(margin.is_finite() && margin > 0.0, "margin: a number of points above 0");
         let epochs = file.epochs.unwrap_or(base.training.epochs);
         anyhow::ensure!(epochs >= 1, "epochs: at least 1");
 
@@ -215,10 +248,13 @@ impl Study {
             let mut spec = base.clone();
             spec.training.epochs = epochs;
             let mut parts = Vec::new();
-            for (knob, values) in &file.vary {
+            for (knob, values) in knobs::in_order(&file.vary) {
                 knobs::apply(&mut spec, knob, &values[i])
                     .map_err(|e| anyhow::anyhow!("vary.{knob}[{i}]: {e}"))?;
                 parts.push(values[i].label());
+            }
+            if file.epochs.is_some() {
+                spec.training.epochs = epochs;
             }
             let label = match &file.labels {
                 Some(l) => l.get(i).cloned().ok_or_else(|| anyhow::anyhow!("labels: one per value"))?,
@@ -235,166 +271,226 @@ impl Study {
         slugs.sort();
         slugs.dedup();
         anyhow::ensure!(slugs.len() == settings.len(), "vary: two settings have the same name");
-        let spec_epochs = settings.iter().map(|s| s.spec.training.epochs).max().unwrap_or(epochs);
+        let spec_epochs = settings.iter().map(|s| s.spec.training.epochs).min().unwrap_or(epochs);
         if let Some(curve) = &file.curve {
             anyhow::ensure!(
                 !curve.is_empty() && curve.iter().all(|&e| (1..=spec_epochs).contains(&e)),
                 "curve: epochs between 1 and {spec_epochs}"
             );
         }
-        let study_labels: Vec<String> = match &file.curve {
-            Some(c) => c.iter().map(|e| format!("epoch {e}")).collect(),
-            None => settings.iter().map(|s| s.label.clone()).collect(),
-        };
+        let labels: Vec<String> = settings.iter().map(|s| s.label.clone()).collect();
         anyhow::ensure!(!file.expect.is_empty(), "expect: at least one statement");
         let expect = file
             .expect
             .iter()
             .enumerate()
-            .map(|(i, t)| Statement::parse(t, &study_labels).map_err(|e| anyhow::anyhow!("expect[{i}]: {e}")))
+            .map(|(i, t)| {
+                let s = Statement::parse(t, &labels, file.curve.is_some(), margin)
+                    .map_err(|e| anyhow::anyhow!("expect[{i}]: {e}"))?;
+                if let Some(&e) = s.epochs().iter().find(|&&e| e > spec_epochs) {
+                    anyhow::bail!(
+                        "expect[{i}]: `{t}` reads epoch {e}, past the {spec_epochs} epochs trained"
+                    );
+                }
+                Ok(s)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        if expect.iter().any(|s| matches!(s, Statement::Plateau(..))) {
-            anyhow::ensure!(file.curve.is_some(), "expect: `plateau` needs a curve study");
-        }
         Ok(Study {
             name,
             claim: file.claim,
             source: file.source,
+            note: file.note,
             base: file.base,
             knobs: file.vary.keys().cloned().collect(),
             settings,
             curve: file.curve,
             expect,
-            seeds,
+            plan,
+            margin,
             text: text.to_string(),
         })
     }
 
-    /// Every trial, setting by setting, seeds 1..=K in each.
-    pub fn trials(&self, o: &Overrides) -> Vec<Trial> {
-        let seeds = o.seeds.unwrap_or(self.seeds);
-        let mut out = Vec::new();
-        for s in &self.settings {
-            for seed in 1..=seeds as u64 {
-                let mut spec = s.spec.clone();
-                if let Some(e) = o.epochs {
-                    spec.training.epochs = e;
-                }
-                out.push(Trial {
-                    index: out.len(),
-                    setting: s.label.clone(),
-                    seed,
-                    epochs: spec.training.epochs,
-                    subset: o.subset,
-                    spec,
-                });
-            }
-        }
-        out
+    /// The seeds plan: the command line's, else the study's.
+    pub fn plan(&self, o: &Overrides) -> Plan {
+        o.plan.unwrap_or(self.plan)
     }
 
-    /// The labels statements compare: the settings, or a curve study's epochs.
-    pub fn labels(&self) -> Vec<String> {
-        match &self.curve {
-            Some(c) => c.iter().map(|e| format!("epoch {e}")).collect(),
-            None => self.settings.iter().map(|s| s.label.clone()).collect(),
+    /// The trial of setting `s` with `seed`.
+    pub fn trial(&self, o: &Overrides, s: usize, seed: u64) -> Trial {
+        let setting = &self.settings[s];
+        let mut spec = setting.spec.clone();
+        if let Some(e) = o.epochs {
+            spec.training.epochs = e;
         }
+        Trial {
+            index: s * self.plan(o).max + seed as usize - 1,
+            setting: setting.label.clone(),
+            seed,
+            epochs: spec.training.epochs,
+            subset: o.subset,
+            spec,
+        }
+    }
+
+    /// The trial numbered `index` (see [`Trial::index`]).
+    pub fn trial_by_index(&self, o: &Overrides, index: usize) -> anyhow::Result<Trial> {
+        let max = self.plan(o).max;
+        let (s, seed) = (index / max, index % max + 1);
+        anyhow::ensure!(
+            s < self.settings.len(),
+            "{}: there is no trial {index} (trials 0–{})",
+            self.name,
+            self.settings.len() * max - 1
+        );
+        Ok(self.trial(o, s, seed as u64))
+    }
+
+    /// The first round: every setting with seeds 1..=first.
+    pub fn trials(&self, o: &Overrides) -> Vec<Trial> {
+        let first = self.plan(o).first as u64;
+        (0..self.settings.len())
+            .flat_map(|s| (1..=first).map(move |k| (s, k)))
+            .map(|(s, k)| self.trial(o, s, k))
+            .collect()
+    }
+
+    /// The setting labels statements compare.
+    pub fn labels(&self) -> Vec<String> {
+        self.settings.iter().map(|s| s.label.clone()).collect()
+    }
+
+    /// The trials still to run now: the first round's without a record; once it is complete,
+    /// the second round's (seeds first+1..=MAX of the settings its undecided statements read).
+    pub fn pending(&self, o: &Overrides, done: &[Record]) -> Vec<Trial> {
+        let has = |t: &Trial| done.iter().any(|r| r.setting == t.setting && r.seed == t.seed);
+        let first: Vec<Trial> = self.trials(o).into_iter().filter(|t| !has(t)).collect();
+        if !first.is_empty() {
+            return first;
+        }
+        let plan = self.plan(o);
+        let want = verdict::wants_more(&self.expect, &self.runs(done), &self.labels(), &plan);
+        want.into_iter()
+            .flat_map(|s| (plan.first as u64 + 1..=plan.max as u64).map(move |k| (s, k)))
+            .map(|(s, k)| self.trial(o, s, k))
+            .filter(|t| !has(t))
+            .collect()
+    }
+
+    /// Records as the statistics read them.
+    pub fn runs(&self, records: &[Record]) -> Vec<Run> {
+        records
+            .iter()
+            .filter_map(|r| Some(r.run(self.settings.iter().position(|s| s.label == r.setting)?)))
+            .collect()
+    }
+
+    /// The study's records under `study_dir/trials/` (seeds up to the plan's MAX), each checked
+    /// against its trial; all must come from one data set.
+    pub fn records(&self, o: &Overrides, study_dir: &Path) -> anyhow::Result<Vec<Record>> {
+        let max = self.plan(o).max as u64;
+        let mut out: Vec<Record> = Vec::new();
+        for s in 0..self.settings.len() {
+            for seed in 1..=max {
+                let trial = self.trial(o, s, seed);
+                let path = Record::path(study_dir, &trial.setting, seed);
+                if !path.exists() {
+                    continue;
+                }
+                let r = Record::read(&path)?;
+                if let Some(first) = out.first() {
+                    if let Some(why) = r.mismatch(&trial, &first.data, first.train_images) {
+                        anyhow::bail!("{}: {why}", path.display());
+                    }
+                } else if r.spec_hash != record::spec_hash(&trial.spec) || r.epochs != trial.epochs {
+                    anyhow::bail!(
+                        "{}: records another definition of this trial (the study file, --epochs or --subset changed): use another --out",
+                        path.display()
+                    );
+                }
+                out.push(r);
+            }
+        }
+        Ok(out)
     }
 }
 
 /// What happens while trials run, for the command line to show.
 pub trait Events: Sync {
     fn trial_start(&self, _study: &str, _trial: &Trial) {}
-    fn trial_end(&self, _study: &str, _trial: &Trial, _outcome: &Outcome) {}
+    fn trial_end(&self, _study: &str, _trial: &Trial, _record: &Record) {}
     fn trial_skipped(&self, _study: &str, _trial: &Trial) {}
-    /// The trial's run had finished in `twin` (another study's): its files were copied.
-    fn trial_twin(&self, _study: &str, _trial: &Trial, _twin: &Path) {}
-}
-
-/// How a trial ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    pub val_accuracy: f64,
-    pub test_accuracy: f64,
-    pub val_loss: f64,
-    pub test_loss: f64,
-    pub train_seconds: f64,
-    /// The loss became NaN or infinite: the trial stopped there and is scored as chance.
-    #[serde(default)]
-    pub diverged: bool,
+    /// The trial's run had finished in `twin` (another study's): its record was copied.
+    fn trial_twin(&self, _study: &str, _trial: &Trial, _twin: &str) {}
 }
 
 /// Where and on what studies run.
 pub struct Runner<'a> {
     pub executor: &'a Executor,
     pub device: DeviceKind,
+    /// The data set, with `--subset` already applied to its training split.
     pub data: &'a FashionMnist,
-    /// `DIR`: each study writes `DIR/<study>/`.
+    /// The whole data set's identity (a subset is recorded as a training-image count).
+    pub data_id: DataId,
+    /// `DIR`: each study writes `DIR/<study>/` (records, report, plots).
     pub out: PathBuf,
+    /// Where trials train: `WORK/<study>/<setting>-seed<N>/` (checkpoints; not committed).
+    pub work: PathBuf,
     pub overrides: Overrides,
     /// Trials at once.
     pub jobs: usize,
+    /// The command line, for the runs' provenance.
+    pub command: String,
 }
-
-/// The accuracy a diverged trial is scored at: chance over ten classes.
-pub const CHANCE: f64 = 0.1;
 
 impl Runner<'_> {
     pub fn study_dir(&self, study: &Study) -> PathBuf {
         self.out.join(&study.name)
     }
 
-    /// Runs the trials of `study` chosen by `which` (all when None) that have not finished.
+    /// Runs trial `which` of `study`, or every trial it needs: the first round, then (for a
+    /// plan with more seeds) the second round that the first round's verdicts ask for.
     pub fn run(&self, study: &Study, which: Option<usize>, events: &dyn Events) -> anyhow::Result<()> {
-        let trials = study.trials(&self.overrides);
-        let chosen: Vec<Trial> = match which {
-            Some(k) => vec![trials.get(k).cloned().ok_or_else(|| {
-                anyhow::anyhow!("{}: there is no trial {k} (trials 0–{})", study.name, trials.len() - 1)
-            })?],
-            None => trials,
-        };
         let dir = self.study_dir(study);
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         crate::report::write_text(&dir.join("study.toml"), &study.text)?;
-        self.run_trials(&study.name, &chosen, &dir, events)
+        if let Some(k) = which {
+            let trial = study.trial_by_index(&self.overrides, k)?;
+            return self.run_trial(study, &trial, events);
+        }
+        loop {
+            let done = study.records(&self.overrides, &dir)?;
+            let pending = study.pending(&self.overrides, &done);
+            if pending.is_empty() {
+                return Ok(());
+            }
+            self.in_parallel(&pending, |t| {
+                self.run_trial(study, t, events).map_err(|e| {
+                    e.context(format!("{} trial {} ({}, seed {})", study.name, t.index, t.setting, t.seed))
+                })
+            })?;
+        }
     }
 
-    /// Runs `trials` under `dir`, `jobs` at a time, skipping finished ones and resuming each
-    /// from its last checkpoint if it has one. Stops taking new trials at the first error and
+    /// Runs `f` over `items`, `jobs` at a time; stops taking new items at the first error and
     /// returns it.
-    pub fn run_trials(
+    pub fn in_parallel<T: Sync>(
         &self,
-        name: &str,
-        trials: &[Trial],
-        dir: &Path,
-        events: &dyn Events,
+        items: &[T],
+        f: impl Fn(&T) -> anyhow::Result<()> + Sync,
     ) -> anyhow::Result<()> {
-        let data = match self.overrides.subset {
-            Some(n) => {
-                anyhow::ensure!(n >= 1, "--subset must be at least 1");
-                let mut d = self.data.clone();
-                d.train = d.train.slice(0..n.min(d.train.len()));
-                std::borrow::Cow::Owned(d)
-            }
-            None => std::borrow::Cow::Borrowed(self.data),
-        };
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
         std::thread::scope(|scope| {
-            for _ in 0..self.jobs.clamp(1, trials.len().max(1)) {
+            for _ in 0..self.jobs.clamp(1, items.len().max(1)) {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= trials.len() || failed.load(Ordering::SeqCst) {
+                    if i >= items.len() || failed.load(Ordering::SeqCst) {
                         break;
                     }
-                    let trial = &trials[i];
-                    if let Err(e) = self.run_trial(name, trial, &data, dir, events) {
+                    if let Err(e) = f(&items[i]) {
                         failed.store(true, Ordering::SeqCst);
-                        let e = e.context(format!(
-                            "{name} trial {} ({}, seed {})",
-                            trial.index, trial.setting, trial.seed
-                        ));
                         error.lock().expect("no panics hold it").get_or_insert(e);
                     }
                 });
@@ -406,85 +502,89 @@ impl Runner<'_> {
         }
     }
 
-    /// A finished trial elsewhere under `out` (another study's, or the figures') that is the
-    /// same run as `trial` — the same model, training settings, seed, epochs and training
-    /// images, on the same adapter — if there is one.
-    fn finished_twin(&self, trial: &Trial, own: &Path) -> Option<PathBuf> {
-        let adapter = crate::report::adapter_name(self.executor);
-        let same = |other: &Trial| {
-            other.spec == trial.spec
-                && other.seed == trial.seed
-                && other.epochs == trial.epochs
-                && other.subset == trial.subset
-        };
+    /// A finished record of the same run in another study under `out`, if there is one.
+    fn twin_record(&self, study: &str, trial: &Trial) -> Option<(Record, String)> {
+        let hash = record::spec_hash(&trial.spec);
         let studies = std::fs::read_dir(&self.out).ok()?;
-        for study in studies.flatten() {
-            let Ok(trials) = std::fs::read_dir(study.path()) else { continue };
-            for t in trials.flatten() {
-                let dir = t.path();
-                if dir == own {
-                    continue;
-                }
-                let (Ok(def), Ok(metrics)) = (
-                    std::fs::read_to_string(dir.join("trial.json")),
-                    std::fs::read_to_string(dir.join("metrics.json")),
-                ) else {
-                    continue;
-                };
-                let Ok(other) = serde_json::from_str::<Trial>(&def) else { continue };
-                let ran_on = serde_json::from_str::<serde_json::Value>(&metrics)
-                    .ok()
-                    .and_then(|m| m.get("adapter").and_then(|a| a.as_str()).map(str::to_string));
-                if same(&other) && ran_on.as_deref() == Some(adapter.as_str()) {
-                    return Some(dir);
+        for dir in studies.flatten() {
+            if dir.file_name().to_string_lossy() == study {
+                continue;
+            }
+            let Ok(files) = std::fs::read_dir(dir.path().join("trials")) else { continue };
+            for f in files.flatten() {
+                let Ok(r) = Record::read(&f.path()) else { continue };
+                if r.copied_from.is_none()
+                    && r.spec_hash == hash
+                    && r.seed == trial.seed
+                    && r.epochs == trial.epochs
+                    && r.data.same_data(&self.data_id)
+                    && r.train_images == self.data.train.len()
+                {
+                    let from = format!("{}/{}", r.study, f.file_name().to_string_lossy());
+                    return Some((r, from));
                 }
             }
         }
         None
     }
 
-    fn run_trial(
-        &self,
-        study: &str,
-        trial: &Trial,
-        data: &FashionMnist,
-        dir: &Path,
-        events: &dyn Events,
-    ) -> anyhow::Result<()> {
-        let tdir = trial.dir(dir);
+    /// Leaves `trial`'s record: kept if it has one, copied if another study finished the same
+    /// run, else built from its run directory, training it first if it has not finished.
+    fn run_trial(&self, study: &Study, trial: &Trial, events: &dyn Events) -> anyhow::Result<()> {
+        let path = Record::path(&self.study_dir(study), &trial.setting, trial.seed);
+        let train_images = self.data.train.len();
+        if path.exists() {
+            let r = Record::read(&path)?;
+            return match r.mismatch(trial, &self.data_id, train_images) {
+                None => {
+                    events.trial_skipped(&study.name, trial);
+                    Ok(())
+                }
+                Some(why) => anyhow::bail!(
+                    "{}: {why}; records are never overwritten: use another --out",
+                    path.display()
+                ),
+            };
+        }
+        if let Some((mut r, from)) = self.twin_record(&study.name, trial) {
+            r.study = study.name.clone();
+            r.setting = trial.setting.clone();
+            r.copied_from = Some(from.clone());
+            r.write(&path)?;
+            events.trial_twin(&study.name, trial, &from);
+            return Ok(());
+        }
+        let tdir = trial.dir(&self.work.join(&study.name));
+        self.train(&study.name, trial, &tdir, events)?;
+        let r = Record::from_run_dir(&study.name, trial, &tdir, &self.data_id)?;
+        r.write(&path)?;
+        events.trial_end(&study.name, trial, &r);
+        Ok(())
+    }
+
+    /// Makes `tdir` a finished run directory of `trial` (its `metrics.json` last), resuming
+    /// from its checkpoint if it has one; a run that diverges leaves `metrics.json` saying so.
+    pub fn train(&self, study: &str, trial: &Trial, tdir: &Path, events: &dyn Events) -> anyhow::Result<()> {
         let definition = tdir.join("trial.json");
         if definition.exists() {
             let text = std::fs::read_to_string(&definition)?;
             let before: Trial =
                 serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", definition.display()))?;
             anyhow::ensure!(
-                before == *trial,
-                "{} holds a trial defined otherwise (other epochs, subset or model): use another --out",
+                before.same_run(trial),
+                "{} holds a trial defined otherwise (other epochs, subset or model): use another work directory",
                 tdir.display()
             );
             if tdir.join("metrics.json").exists() {
-                events.trial_skipped(study, trial);
                 return Ok(());
             }
         }
-        std::fs::create_dir_all(&tdir).map_err(|e| anyhow::anyhow!("{}: {e}", tdir.display()))?;
+        std::fs::create_dir_all(tdir).map_err(|e| anyhow::anyhow!("{}: {e}", tdir.display()))?;
         crate::report::write_text(&definition, &serde_json::to_string_pretty(trial)?)?;
-        if let Some(twin) = self.finished_twin(trial, &tdir) {
-            // The same training run finished in another study (the base setting recurs in most):
-            // its files are this trial's, metrics.json last.
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&twin)?.flatten().map(|e| e.path()).collect();
-            files.retain(|f| f.is_file() && f.file_name().is_some_and(|n| n != "trial.json"));
-            files.sort_by_key(|f| f.file_name().is_some_and(|n| n == "metrics.json"));
-            for f in files {
-                let bytes = std::fs::read(&f)?;
-                crate::train::checkpoint::write_atomic(&tdir.join(f.file_name().expect("a file")), &bytes)?;
-            }
-            events.trial_twin(study, trial, &twin);
-            return Ok(());
-        }
         events.trial_start(study, trial);
         let ckpt_path = tdir.join("model.safetensors");
         let resume = if ckpt_path.exists() { Some(Checkpoint::load(&ckpt_path)?) } else { None };
+        let data = self.data;
         let t = &trial.spec.training;
         let per_epoch = data.train.len().div_ceil(t.batch_size.max(1)) as u64;
         let config = TrainConfig {
@@ -501,99 +601,38 @@ impl Runner<'_> {
             config.batch_size,
             data.train.len()
         );
+        let provenance = crate::report::Provenance::new(self.data_id.clone(), self.command.clone());
         let mut trainer = Trainer::new(self.executor, data, config, resume.as_ref())?;
-        let fitted = crate::report::fit(&mut trainer, self.executor, self.device, &tdir, &mut Quiet);
-        let train_seconds = trainer.history.iter().map(|r| r.seconds).fold(0.0, |a, b| a + b);
-        let outcome = match fitted {
-            Ok(done) => {
-                let last = trainer.history.last().expect("fit trains at least one epoch");
-                Outcome {
-                    val_accuracy: last.val_accuracy,
-                    test_accuracy: done.test.accuracy,
-                    val_loss: last.val_loss,
-                    test_loss: done.test.loss,
-                    train_seconds,
-                    diverged: false,
-                }
-            }
+        match crate::report::fit(&mut trainer, self.executor, self.device, tdir, &mut Quiet, &provenance) {
+            Ok(_) => Ok(()),
             Err(e) if e.downcast_ref::<crate::train::Diverged>().is_some() => {
-                let outcome = Outcome {
-                    val_accuracy: CHANCE,
-                    test_accuracy: CHANCE,
-                    val_loss: f64::NAN,
-                    test_loss: f64::NAN,
-                    train_seconds,
-                    diverged: true,
-                };
+                crate::report::write_text(
+                    &tdir.join("history.csv"),
+                    &crate::report::history_csv(&trainer.history),
+                )?;
                 let metrics = serde_json::json!({
                     "diverged": e.to_string(),
-                    "val_accuracy": CHANCE,
-                    "test_accuracy": CHANCE,
                     "epochs": trainer.epoch,
-                    "train_seconds": outcome.train_seconds,
+                    "train_seconds": trainer.history.iter().map(|r| r.seconds).sum::<f64>(),
                     "seed": trial.seed,
+                    "device": format!("{:?}", self.device).to_lowercase(),
                     "adapter": crate::report::adapter_name(self.executor),
+                    "train_images": data.train.len(),
+                    "data": serde_json::to_value(&self.data_id)?,
+                    "build": crate::BUILD,
+                    "command": provenance.command,
+                    "started": provenance.started,
                 });
                 crate::report::write_text(
                     &tdir.join("metrics.json"),
                     &serde_json::to_string_pretty(&metrics)?,
-                )?;
-                outcome
+                )
             }
-            Err(e) => return Err(e),
-        };
-        events.trial_end(study, trial, &outcome);
-        Ok(())
+            Err(e) => Err(e),
+        }
     }
 }
 
 /// Trials report nothing per step.
 struct Quiet;
 impl Progress for Quiet {}
-
-/// A finished trial as read back from its directory.
-#[derive(Debug, Clone)]
-pub struct Result {
-    pub trial: Trial,
-    pub outcome: Outcome,
-    /// Validation accuracy per epoch.
-    pub curve: Vec<f64>,
-    /// Where it ran (`metrics.json`'s adapter).
-    pub adapter: String,
-    /// Images it trained on.
-    pub train_images: Option<usize>,
-}
-
-/// Reads the finished trials of `study` under `study_dir`; unfinished ones are left out.
-pub fn read_results(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::Result<Vec<Result>> {
-    let mut out = Vec::new();
-    for trial in study.trials(o) {
-        let dir = trial.dir(study_dir);
-        let metrics_path = dir.join("metrics.json");
-        if !metrics_path.exists() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&metrics_path)?;
-        let m: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", metrics_path.display()))?;
-        let num = |k: &str| m.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
-        let outcome = Outcome {
-            val_accuracy: num("val_accuracy"),
-            test_accuracy: num("test_accuracy"),
-            val_loss: num("val_loss"),
-            test_loss: num("test_loss"),
-            train_seconds: num("train_seconds"),
-            diverged: m.get("diverged").is_some(),
-        };
-        let curve = match std::fs::read_to_string(dir.join("history.csv")) {
-            Ok(csv) => {
-                csv.lines().skip(1).filter_map(|l| l.split(',').nth(4).and_then(|v| v.parse().ok())).collect()
-            }
-            Err(_) => vec![],
-        };
-        let adapter = m.get("adapter").and_then(serde_json::Value::as_str).unwrap_or("unknown").to_string();
-        let train_images = m.get("train_images").and_then(serde_json::Value::as_u64).map(|n| n as usize);
-        out.push(Result { trial, outcome, curve, adapter, train_images });
-    }
-    Ok(out)
-}

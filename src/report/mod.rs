@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-pub use run::{adapter_name, fit, save_epoch, Finished, RUN_FILES};
+pub use run::{adapter_name, fit, save_epoch, Finished, Provenance, RUN_FILES};
 
 use crate::data::{CLASSES, CLASS_NAMES};
 use crate::train::checkpoint::write_atomic;

@@ -15,6 +15,27 @@ use crate::train::{Checkpoint, Evaluation, Interrupted, Progress, Trainer};
 pub const RUN_FILES: &str =
     "model.safetensors, history.csv, metrics.json, curves.png, confusion_{train,test}.{csv,png}, summary.md";
 
+/// What a run was made from beyond its model and training settings, for `metrics.json`.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub data: crate::data::DataId,
+    /// The command line that started it.
+    pub command: String,
+    /// When it started (RFC 3339).
+    pub started: String,
+}
+
+impl Provenance {
+    /// Made from `data` by `command`, starting now.
+    pub fn new(data: crate::data::DataId, command: String) -> Provenance {
+        Provenance {
+            data,
+            command,
+            started: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        }
+    }
+}
+
 /// How a run ended: the test set and the training set in inference mode.
 pub struct Finished {
     pub test: Evaluation,
@@ -44,6 +65,7 @@ pub fn fit(
     device: DeviceKind,
     dir: &Path,
     progress: &mut dyn Progress,
+    provenance: &Provenance,
 ) -> anyhow::Result<Finished> {
     let start = Instant::now();
     let training = trainer.config.spec.training.clone();
@@ -146,6 +168,10 @@ pub fn fit(
         "restored_best": restored,
         "train_images": trainer.graph.splits[&SplitName::Train].len,
         "steps": trainer.step,
+        "data": serde_json::to_value(&provenance.data)?,
+        "build": crate::BUILD,
+        "command": provenance.command,
+        "started": provenance.started,
     });
     if let Executor::Cpu { threads } = executor {
         metrics.as_object_mut().expect("an object").insert("threads".into(), (*threads).into());

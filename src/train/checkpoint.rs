@@ -233,14 +233,11 @@ fn read_bytes(
 /// FNV-1a (64 bits) over every tensor's name and bytes, in name order, as 16 hex digits: what
 /// `load` checks, so that a damaged or altered file is an error rather than a wrong model.
 fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> String {
+    use crate::data::identity::{fnv1a, FNV_START};
     let mut sorted: Vec<(&str, &Vec<u8>)> = tensors.collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (name, data) in sorted {
-        for &b in name.as_bytes().iter().chain([0u8].iter()).chain(data.iter()) {
-            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    let h =
+        sorted.iter().fold(FNV_START, |h, (name, data)| fnv1a(fnv1a(fnv1a(h, name.as_bytes()), &[0]), data));
     format!("{h:016x}")
 }
 

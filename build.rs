@@ -1,0 +1,32 @@
+//! Bakes the git commit the binary is built from (with `-dirty` when tracked files differ from
+//! it) into `GPU_FMNIST_COMMIT`, so that every run can say which build made it.
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn main() {
+    let commit = match git(&["rev-parse", "--short=7", "HEAD"]) {
+        Some(c) if !c.is_empty() => {
+            let dirty =
+                git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        _ => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=GPU_FMNIST_COMMIT={commit}");
+    // Again when the commit moves or a tracked file changes.
+    for path in [".git/HEAD", ".git/index", "src", "shaders", "experiments", "Cargo.toml", "build.rs"] {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        println!("cargo:rerun-if-changed=.git/{head}");
+    }
+}
