@@ -1,7 +1,10 @@
 //! `gpu-fmnist experiment` as a user meets it: study files expand to exactly their trials, bad
-//! files are one-line errors, a tiny study runs and writes its report, an interrupted study
-//! resumes without rerunning what finished, and trials spread by GNU parallel with `--trial`
-//! then `--report` give the same results as the whole study.
+//! files are one-line errors, a tiny study runs and writes its records and report, a record
+//! counts as a finished trial (and one from other data is refused), an interrupted study
+//! resumes without rerunning what finished, `auto` seeds add a round only where statements are
+//! undecided, and trials spread by GNU parallel with `--trial` then `--report` give the same
+//! results as the whole study. (The statistics' own tests, simulations included, are in
+//! `src/experiment/verdict.rs` and `stats.rs`.)
 
 use std::path::Path;
 use std::process::Command;
@@ -54,18 +57,40 @@ fn every_file_in_experiments_is_built_in_and_expands_to_its_trials() {
     let mut builtin: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
     builtin.sort();
     assert_eq!(files, builtin);
-    assert_eq!(BUILTIN.len(), 16, "the report's 16 claims");
+    assert_eq!(BUILTIN.len(), 20, "the report's testable claims");
     for (name, _) in BUILTIN {
         let study = Study::load(name).unwrap();
         let on_disk = Study::load(dir.join(format!("{name}.toml")).to_str().unwrap()).unwrap();
         assert_eq!(study.text, on_disk.text, "{name}: the built-in copy is the file");
+        // Every study of the report: the full data, at least 5 seeds, more where undecided.
+        assert_eq!((study.plan.first, study.plan.max), (5, 10), "{name}");
         let trials = study.trials(&Overrides::default());
-        assert_eq!(trials.len(), study.settings.len() * study.seeds, "{name}");
+        let first = study.plan.first;
+        assert_eq!(trials.len(), study.settings.len() * first, "{name}");
         for (i, t) in trials.iter().enumerate() {
-            assert_eq!(t.index, i);
-            assert_eq!(t.setting, study.settings[i / study.seeds].label);
-            assert_eq!(t.seed, (i % study.seeds) as u64 + 1);
+            assert_eq!(t.setting, study.settings[i / first].label);
+            assert_eq!(t.seed, (i % first) as u64 + 1);
+            // Indices leave room for the seeds a second round may add.
+            assert_eq!(t.index, (i / first) * study.plan.max + i % first);
+            assert_eq!(study.trial_by_index(&Overrides::default(), t.index).unwrap(), *t);
         }
+    }
+    // The CNN studies train the report's 10 epochs (one long run per seed where they read a
+    // curve), and a study of two presets keeps each preset's own epochs.
+    for name in ["cnn-activation", "cnn-dropout", "cnn-filters", "cnn-optimizer"] {
+        assert!(Study::load(name).unwrap().settings.iter().all(|s| s.spec.training.epochs == 10), "{name}");
+    }
+    let both = Study::load("cnn-vs-mlp").unwrap();
+    assert_eq!(both.settings[0].spec, gpu_fmnist::graph::model::mlp());
+    assert_eq!(both.settings[1].spec, gpu_fmnist::graph::model::cnn());
+    // SGD with momentum at three rates against Adam at Keras's defaults.
+    let opt = Study::load("cnn-optimizer").unwrap();
+    assert_eq!(opt.settings[0].spec, gpu_fmnist::graph::model::cnn());
+    for (s, lr) in opt.settings[1..].iter().zip([0.003f32, 0.01, 0.03]) {
+        assert_eq!(
+            s.spec.training.optimizer,
+            gpu_fmnist::graph::Optimizer::Sgd { lr, momentum: 0.9, nesterov: false }
+        );
     }
 }
 
@@ -145,7 +170,8 @@ fn a_study_expands_to_exactly_the_trials_it_describes() {
     use gpu_fmnist::graph::model::Activation;
     assert_eq!(dense(&trials[0]), Some((Activation::Relu, 0.0)));
     assert_eq!(dense(&trials[3]), Some((Activation::Tanh, 1e-6)));
-    let more = study.trials(&Overrides { epochs: Some(5), seeds: Some(3), subset: Some(100) });
+    let plan = Some(gpu_fmnist::experiment::verdict::Plan { first: 3, max: 3 });
+    let more = study.trials(&Overrides { epochs: Some(5), plan, subset: Some(100) });
     assert_eq!(more.len(), 6);
     assert!(more.iter().all(|t| t.epochs == 5 && t.subset == Some(100) && t.spec.training.epochs == 5));
 }
@@ -161,7 +187,11 @@ fn bad_study_files_are_one_line_errors_naming_the_field() {
         ("claim = \"x\"\nbase = \"nope.toml\"\nvary = { lr = [0.1] }\nexpect = [\"0.1 >= 0.1\"]", "base:"),
         ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01], l2 = [0.0] }\nexpect = [\"0.1 > 0.01\"]", "vary: every knob needs the same number"),
         ("claim = \"x\"\nbase = \"cnn\"\nvary = { filters = [\"32\"] }\nexpect = [\"32 >= 32\"]", "1 filter counts for 2 Conv2D layers"),
-        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1] }\nexpect = [\"plateau 3..5\"]", "plateau` needs a curve study"),
+        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01] }\nexpect = [\"0.1 > 0.01 (hugely)\"]", "expect[0]: `(hugely)`: say the margin as"),
+        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01] }\nexpect = [\"0.1 > 0.01\"]\nmargin = -1", "margin: a number of points above 0"),
+        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01] }\nexpect = [\"0.1 > 0.01\"]\nseeds = \"auto:4\"", "seeds: `auto:4`: MAX must be above"),
+        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01] }\nexpect = [\"0.1 at epoch 20 > 0.01 at epoch 20\"]", "reads epoch 20, past the 13 epochs"),
+        ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1, 0.01] }\nexpect = [\"0.1 ≈ 0.01\"]", "expect[0]: `0.1 ≈ 0.01` is not `A > B`"),
         ("claim = \"x\"\nbase = \"mlp\"\nvary = { lr = [0.1] }\nexpect = [\"0.1 > 0.1\"]\nseed = 3", "unknown field `seed`"),
     ];
     for (i, (text, expect)) in cases.iter().enumerate() {
@@ -182,10 +212,10 @@ fn bad_study_files_are_one_line_errors_naming_the_field() {
 }
 
 #[test]
-fn list_shows_the_sixteen_claims() {
+fn list_shows_every_claim() {
     let (code, stdout, _) = run(&["experiment", "--list"]);
     assert_eq!(code, 0);
-    assert_eq!(stdout.lines().count(), 17, "{stdout}");
+    assert_eq!(stdout.lines().count(), BUILTIN.len() + 1, "{stdout}");
     for (name, _) in BUILTIN {
         assert!(stdout.contains(name));
     }
@@ -195,49 +225,83 @@ fn list_shows_the_sixteen_claims() {
     );
 }
 
+fn read_record(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
-fn a_tiny_study_runs_writes_its_report_and_resumes_without_rerunning() {
+fn a_tiny_study_runs_writes_its_records_and_resumes_without_rerunning() {
     let dir = tempfile::tempdir().unwrap();
     let study = write_study(dir.path(), "tiny", TINY);
-    let out = dir.path().join("out");
-    let out_s = out.to_str().unwrap();
-    let common = ["--device", "cpu", "--data-dir", SAMPLE, "--subset", "300", "--out", out_s];
-    // Interrupted after one trial: only trial 1 has run.
-    let args: Vec<&str> = ["experiment", &study, "--trial", "1"].iter().copied().chain(common).collect();
-    let (code, stdout, stderr) = run(&args);
+    let (out, work) = (dir.path().join("out"), dir.path().join("work"));
+    let (out_s, work_s) = (out.to_str().unwrap(), work.to_str().unwrap());
+    let common =
+        ["--device", "cpu", "--data-dir", SAMPLE, "--subset", "300", "--out", out_s, "--work", work_s];
+    let with = |extra: &[&str]| -> Vec<String> {
+        ["experiment", study.as_str()]
+            .iter()
+            .chain(extra)
+            .chain(common.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let go = |args: &[String]| run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Interrupted after one trial: only trial 1 (relu, seed 2) has run.
+    let (code, stdout, stderr) = go(&with(&["--trial", "1"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let first = out.join("tiny/relu-seed2");
-    let before = std::fs::read(first.join("model.safetensors")).unwrap();
-    let stamp = std::fs::metadata(first.join("metrics.json")).unwrap().modified().unwrap();
-    assert!(!out.join("tiny/relu-seed1").exists());
-    // The report of a study under way: a setting with no finished trial shows dashes, not NaN.
-    let args: Vec<&str> = ["experiment", &study, "--report"].iter().copied().chain(common).collect();
-    let (code, stdout, stderr) = run(&args);
+    let trials = out.join("tiny/trials");
+    let first = trials.join("relu-seed2.json");
+    let before = std::fs::read(&first).unwrap();
+    assert!(!trials.join("relu-seed1.json").exists());
+    // The report of a study under way: a setting with no record shows dashes, not NaN.
+    let (code, stdout, stderr) = go(&with(&["--report"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let report = std::fs::read_to_string(out.join("tiny/REPORT.md")).unwrap();
-    assert!(report.contains("| tanh, l2 1e-6 | — | [] | — | — |") && !report.contains("NaN"), "{report}");
+    assert!(
+        report.contains("| tanh, l2 1e-6 | 0 | 0 | — | — | — | — |") && !report.contains("NaN"),
+        "{report}"
+    );
 
-    let args: Vec<&str> = ["experiment", &study, "--jobs", "2"].iter().copied().chain(common).collect();
-    let (code, stdout, stderr) = run(&args);
+    let (code, stdout, stderr) = go(&with(&["--jobs", "2"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("tiny trial 1 (relu, seed 2): finished before, kept"), "{stdout}");
     assert_eq!(stdout.matches("val ").count(), 3, "three trials trained: {stdout}");
-    assert_eq!(std::fs::metadata(first.join("metrics.json")).unwrap().modified().unwrap(), stamp);
-    assert_eq!(std::fs::read(first.join("model.safetensors")).unwrap(), before);
+    assert_eq!(std::fs::read(&first).unwrap(), before);
 
     let study_dir = out.join("tiny");
-    for f in
-        ["REPORT.md", "results.csv", "accuracy.png", "curves.png", "time.png", "summary.json", "study.toml"]
-    {
+    for f in [
+        "REPORT.md",
+        "results.csv",
+        "effects.png",
+        "accuracy.png",
+        "curves.png",
+        "time.png",
+        "summary.json",
+        "study.toml",
+    ] {
         assert!(study_dir.join(f).exists(), "{f} missing");
     }
-    for png in ["accuracy.png", "curves.png", "time.png"] {
+    for png in ["effects.png", "accuracy.png", "curves.png", "time.png"] {
         let img = image::open(study_dir.join(png)).unwrap();
-        assert!(img.width() > 300 && img.height() > 300, "{png}");
+        assert!(img.width() > 300 && img.height() > 150, "{png}");
     }
+    // Each record: what was trained, on what, by which build, every epoch and the final metrics.
+    let (code, data, _) = run(&["data", "--data-dir", SAMPLE]);
+    assert_eq!(code, 0);
+    let hash =
+        data.lines().find_map(|l| l.strip_prefix("content hash: ")).unwrap().split(' ').next().unwrap();
     for trial in ["relu-seed1", "relu-seed2", "tanh-l2-1e-6-seed1", "tanh-l2-1e-6-seed2"] {
-        for f in ["history.csv", "metrics.json", "model.safetensors", "curves.png", "trial.json"] {
-            assert!(study_dir.join(trial).join(f).exists(), "{trial}/{f} missing");
+        let r = read_record(&trials.join(format!("{trial}.json")));
+        assert_eq!(r["data"]["hash"], hash, "{trial}");
+        assert_eq!(r["train_images"], 300, "{trial}");
+        assert_eq!(r["history"].as_array().unwrap().len(), 2, "{trial}");
+        assert!(r["build"].as_str().unwrap().starts_with(env!("CARGO_PKG_VERSION")), "{trial}");
+        assert!(
+            r["test_accuracy"].as_f64().unwrap() > 0.0
+                && r["test_confusion"].as_array().unwrap().len() == 100
+        );
+        for f in ["history.csv", "metrics.json", "model.safetensors", "trial.json"] {
+            assert!(work.join("tiny").join(trial).join(f).exists(), "{trial}/{f} missing");
         }
     }
     let csv = std::fs::read_to_string(study_dir.join("results.csv")).unwrap();
@@ -246,23 +310,38 @@ fn a_tiny_study_runs_writes_its_report_and_resumes_without_rerunning() {
     let report = std::fs::read_to_string(study_dir.join("REPORT.md")).unwrap();
     assert!(
         report.contains("## Verdict: **")
-            && report.contains("Welch")
-            && report.contains("relu > tanh, l2 1e-6")
+            && report.contains("seed-blocked")
+            && report.contains("relu > tanh, l2 1e-6"),
+        "{report}"
     );
     assert!(report.contains("300 training images"), "{report}");
     let merged = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
-    assert!(merged.contains("[tiny](tiny/REPORT.md)") && merged.contains("ReLU beats tanh."));
+    assert!(merged.contains("[tiny](tiny/REPORT.md)") && merged.contains("ReLU beats tanh."), "{merged}");
 
     // A trial stopped after its last checkpoint but before its metrics resumes from the
     // checkpoint and ends with the same history.
-    let history = std::fs::read_to_string(first.join("history.csv")).unwrap();
-    std::fs::remove_file(first.join("metrics.json")).unwrap();
-    let (code, stdout, stderr) = run(&args);
+    let run_dir = work.join("tiny/relu-seed2");
+    let history = std::fs::read_to_string(run_dir.join("history.csv")).unwrap();
+    std::fs::remove_file(run_dir.join("metrics.json")).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    let (code, stdout, stderr) = go(&with(&[]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(stdout.matches("val ").count(), 1, "{stdout}");
-    assert_eq!(std::fs::read_to_string(first.join("history.csv")).unwrap(), history);
+    assert_eq!(std::fs::read_to_string(run_dir.join("history.csv")).unwrap(), history);
 
-    // Another study whose first setting is the same run: copied, not trained again.
+    // A record counts as a finished trial: with every run directory gone, nothing trains.
+    std::fs::remove_dir_all(&work).unwrap();
+    let (code, stdout, stderr) = go(&with(&[]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(stdout.matches("finished before, kept").count(), 4, "{stdout}");
+    assert!(!stdout.contains("val ") && !work.join("tiny").exists(), "{stdout}");
+    // results.csv gives each record's own training-image count, whatever the command says.
+    let (code, _, stderr) = run(&["experiment", &study, "--report", "--out", out_s]);
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(study_dir.join("results.csv")).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.contains(",2,300,")), "{csv}");
+
+    // Another study whose first setting is the same run: its record is copied, not trained.
     let other = write_study(
         dir.path(),
         "other",
@@ -271,19 +350,56 @@ fn a_tiny_study_runs_writes_its_report_and_resumes_without_rerunning() {
     let args2: Vec<&str> = ["experiment", &other, "--trial", "0"].iter().copied().chain(common).collect();
     let (code, stdout, stderr) = run(&args2);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("the same run finished in") && !stdout.contains("val "), "{stdout}");
-    let copied = out.join("other/relu-seed1");
-    for f in ["history.csv", "metrics.json", "model.safetensors"] {
-        assert_eq!(
-            std::fs::read(copied.join(f)).unwrap(),
-            std::fs::read(out.join("tiny/relu-seed1").join(f)).unwrap()
-        );
-    }
+    assert!(
+        stdout.contains("the same run finished in tiny/relu-seed1.json, copied") && !stdout.contains("val "),
+        "{stdout}"
+    );
+    let copied = read_record(&out.join("other/trials/relu-seed1.json"));
+    assert_eq!(copied["copied_from"], "tiny/relu-seed1.json");
+    assert_eq!(copied["history"], read_record(&trials.join("relu-seed1.json"))["history"]);
 
-    // The same directory with other settings is refused, not mixed.
-    let args: Vec<&str> = ["experiment", &study, "--epochs", "3"].iter().copied().chain(common).collect();
-    let (code, _, stderr) = run(&args);
-    assert!(code == 1 && stderr.contains("defined otherwise"), "{stderr}");
+    // Other data, or the same trials defined otherwise, are refused, not mixed.
+    let other_data: Vec<String> =
+        with(&[]).into_iter().map(|a| if a == "300" { "200".into() } else { a }).collect();
+    let (code, _, stderr) = go(&other_data);
+    assert!(code == 1 && stderr.contains("trained on other data") && stderr.contains("200"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (code, _, stderr) = go(&with(&["--epochs", "3"]));
+    assert!(code == 1 && stderr.contains("another definition"), "{stderr}");
+}
+
+/// `auto` seeds: a first round of 5, then a sixth seed only for the settings that the first
+/// look left undecided.
+#[test]
+fn auto_seeds_add_a_round_only_where_statements_are_undecided() {
+    use gpu_fmnist::experiment::verdict::wants_more;
+    let dir = tempfile::tempdir().unwrap();
+    let text = TINY.replace("seeds = 2", "seeds = \"auto:6\"").replace("epochs = 2", "epochs = 1");
+    let study_path = write_study(dir.path(), "tiny", &text);
+    let (out, work) = (dir.path().join("out"), dir.path().join("work"));
+    let common = ["--device", "cpu", "--data-dir", SAMPLE, "--subset", "200", "--jobs", "2"];
+    let (code, stdout, stderr) =
+        run(&["experiment", &study_path, "--out", out.to_str().unwrap(), "--work", work.to_str().unwrap()]
+            .iter()
+            .chain(common.iter())
+            .copied()
+            .collect::<Vec<_>>());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let study = Study::load(&study_path).unwrap();
+    let o = Overrides::default();
+    let records = study.records(&o, &out.join("tiny"), None).unwrap();
+    let first: Vec<_> = records.iter().filter(|r| r.seed <= 5).cloned().collect();
+    assert_eq!(first.len(), 10);
+    let want = wants_more(&study.expect, &study.runs(&first), &study.labels(), &study.plan);
+    for (i, s) in study.settings.iter().enumerate() {
+        let sixth =
+            out.join("tiny/trials").join(format!("{}-seed6.json", gpu_fmnist::experiment::slug(&s.label)));
+        assert_eq!(sixth.exists(), want.contains(&i), "{}: {want:?}", s.label);
+    }
+    // Nothing is left to run.
+    let (code, listing, stderr) =
+        run(&["experiment", &study_path, "--trials", "--out", out.to_str().unwrap()]);
+    assert!(code == 0 && listing.is_empty(), "{listing}{stderr}");
 }
 
 #[test]
@@ -298,9 +414,21 @@ fn trials_spread_by_gnu_parallel_then_report_equal_the_whole_study() {
     let whole = dir.path().join("whole");
     let spread = dir.path().join("spread");
     let common = |out: &Path| -> Vec<String> {
-        ["--device", "cpu", "--data-dir", SAMPLE, "--subset", "200", "--out", out.to_str().unwrap()]
-            .map(String::from)
-            .to_vec()
+        let work = out.join("work");
+        [
+            "--device",
+            "cpu",
+            "--data-dir",
+            SAMPLE,
+            "--subset",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+            "--work",
+            work.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let mut args = vec!["experiment".to_string(), study.clone()];
     args.extend(common(&whole));
@@ -308,11 +436,12 @@ fn trials_spread_by_gnu_parallel_then_report_equal_the_whole_study() {
     assert_eq!(code, 0, "{stdout}{stderr}");
 
     // The documented form: one line per trial, its index first, fed to GNU parallel.
-    let (code, listing, _) = run(&["experiment", &study, "--trials"]);
+    let (code, listing, _) = run(&["experiment", &study, "--trials", "--out", spread.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert_eq!(listing.lines().count(), 4, "{listing}");
     let script = format!(
-        "'{BIN}' experiment '{study}' --trials | cut -f1 | parallel -j2 '{BIN}' experiment '{study}' --trial {{}} {}",
+        "'{BIN}' experiment '{study}' --trials --out '{}' | cut -f1 | parallel -j2 '{BIN}' experiment '{study}' --trial {{}} {}",
+        spread.display(),
         common(&spread).join(" ")
     );
     let status = Command::new("bash").arg("-c").arg(&script).status().unwrap();
@@ -347,11 +476,14 @@ fn a_study_runs_on_lavapipe() {
         "2",
         "--out",
         out.to_str().unwrap(),
+        "--work",
+        out.join("work").to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let csv = std::fs::read_to_string(out.join("tiny/results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
-    let metrics = std::fs::read_to_string(out.join("tiny/relu-seed1/metrics.json")).unwrap();
+    assert!(csv.contains("llvmpipe"), "{csv}");
+    let metrics = std::fs::read_to_string(out.join("work/tiny/relu-seed1/metrics.json")).unwrap();
     assert!(metrics.contains("llvmpipe"), "{metrics}");
 }
 
@@ -372,6 +504,8 @@ fn figures_redraws_the_reports_figures() {
         "1",
         "--out",
         out.to_str().unwrap(),
+        "--work",
+        out.join("work").to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let figures = out.join("figures");

@@ -141,7 +141,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
     }
     if a.trials {
         let s = &studies[0];
-        let done = s.records(&overrides, &a.out.join(&s.name))?;
+        let done = s.records(&overrides, &a.out.join(&s.name), None)?;
         for t in s.pending(&overrides, &done) {
             println!("{}\t{}\tseed {}", t.index, t.setting, t.seed);
         }

@@ -386,8 +386,14 @@ impl Study {
     }
 
     /// The study's records under `study_dir/trials/` (seeds up to the plan's MAX), each checked
-    /// against its trial; all must come from one data set.
-    pub fn records(&self, o: &Overrides, study_dir: &Path) -> anyhow::Result<Vec<Record>> {
+    /// against its trial and against `data` (a data set and the training images used) when
+    /// given, else against the first record: all must come from one data set.
+    pub fn records(
+        &self,
+        o: &Overrides,
+        study_dir: &Path,
+        data: Option<(&DataId, usize)>,
+    ) -> anyhow::Result<Vec<Record>> {
         let max = self.plan(o).max as u64;
         let mut out: Vec<Record> = Vec::new();
         for s in 0..self.settings.len() {
@@ -398,13 +404,16 @@ impl Study {
                     continue;
                 }
                 let r = Record::read(&path)?;
-                if let Some(first) = out.first() {
-                    if let Some(why) = r.mismatch(&trial, &first.data, first.train_images) {
-                        anyhow::bail!("{}: {why}", path.display());
-                    }
-                } else if r.spec_hash != record::spec_hash(&trial.spec) || r.epochs != trial.epochs {
+                if r.spec_hash != record::spec_hash(&trial.spec) || r.epochs != trial.epochs {
                     anyhow::bail!(
-                        "{}: records another definition of this trial (the study file, --epochs or --subset changed): use another --out",
+                        "{}: records another definition of this trial (the study file or --epochs changed): use another --out",
+                        path.display()
+                    );
+                }
+                let against = data.or_else(|| out.first().map(|f: &Record| (&f.data, f.train_images)));
+                if let Some(why) = against.and_then(|(d, n)| r.mismatch(&trial, d, n)) {
+                    anyhow::bail!(
+                        "{}: {why}; records are never overwritten: use another --out",
                         path.display()
                     );
                 }
@@ -458,8 +467,17 @@ impl Runner<'_> {
             let trial = study.trial_by_index(&self.overrides, k)?;
             return self.run_trial(study, &trial, events);
         }
+        let mut first = true;
         loop {
-            let done = study.records(&self.overrides, &dir)?;
+            let done = study.records(&self.overrides, &dir, Some((&self.data_id, self.data.train.len())))?;
+            if first {
+                for r in &done {
+                    if let Some(s) = study.settings.iter().position(|s| s.label == r.setting) {
+                        events.trial_skipped(&study.name, &study.trial(&self.overrides, s, r.seed));
+                    }
+                }
+                first = false;
+            }
             let pending = study.pending(&self.overrides, &done);
             if pending.is_empty() {
                 return Ok(());

@@ -57,14 +57,16 @@ fn stats_of(study: &Study, records: &[Record]) -> Vec<SettingStats> {
             let mine: Vec<&Record> = records.iter().filter(|r| r.setting == s.label).collect();
             let ok: Vec<&Record> = mine.iter().copied().filter(|r| r.failed.is_none()).collect();
             let pct = |v: Option<f64>| 100.0 * v.unwrap_or(f64::NAN);
+            // Only the numbers a run has (an old record may lack its training accuracy).
+            let finite = |v: Vec<f64>| v.into_iter().filter(|x| x.is_finite()).collect::<Vec<f64>>();
             SettingStats {
                 label: s.label.clone(),
                 seeds: ok.iter().map(|r| r.seed).collect(),
                 failed_seeds: mine.iter().filter(|r| r.failed.is_some()).map(|r| r.seed).collect(),
-                held_out: ok.iter().map(|r| 100.0 * r.run(0).held_out()).collect(),
-                val: ok.iter().map(|r| pct(r.val_accuracy)).collect(),
-                test: ok.iter().map(|r| pct(r.test_accuracy)).collect(),
-                gap: ok.iter().map(|r| pct(r.train_accuracy) - pct(r.val_accuracy)).collect(),
+                held_out: finite(ok.iter().map(|r| 100.0 * r.run(0).held_out()).collect()),
+                val: finite(ok.iter().map(|r| pct(r.val_accuracy)).collect()),
+                test: finite(ok.iter().map(|r| pct(r.test_accuracy)).collect()),
+                gap: finite(ok.iter().map(|r| pct(r.train_accuracy) - pct(r.val_accuracy)).collect()),
                 seconds: mine.iter().map(|r| r.train_seconds).collect(),
                 curves: ok
                     .iter()
@@ -139,7 +141,7 @@ pub fn results_csv(study: &Study, o: &Overrides, records: &[Record]) -> String {
 
 /// Judges the study on `records` and (re)writes its report files under `study_dir`.
 pub fn write_study(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::Result<Summary> {
-    let records = study.records(o, study_dir)?;
+    let records = study.records(o, study_dir, None)?;
     let plan = study.plan(o);
     let statements = judge_claim(&study.expect, &study.runs(&records), &study.labels(), &plan);
     let verdict = combine(&statements.iter().map(|j| j.verdict).collect::<Vec<_>>());

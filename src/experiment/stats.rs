@@ -217,14 +217,11 @@ fn invert(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
         m.swap(col, pivot);
         let d = m[col][col];
         m[col].iter_mut().for_each(|v| *v /= d);
-        for r in 0..n {
-            if r != col {
-                let f = m[r][col];
-                if f != 0.0 {
-                    for k in 0..2 * n {
-                        m[r][k] -= f * m[col][k];
-                    }
-                }
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            let f = row[col];
+            if r != col && f != 0.0 {
+                row.iter_mut().zip(&pivot_row).for_each(|(v, p)| *v -= f * p);
             }
         }
     }

@@ -17,7 +17,8 @@
 //!
 //! A side may read another quantity than held-out accuracy: `train A` (accuracy on the training
 //! images at the end, inference mode), `gap A` (that minus validation accuracy), `A at epoch N`
-//! (validation accuracy after epoch N; in a curve study `epoch N` alone), or a number.
+//! (validation accuracy after epoch N; in a curve study `epoch N` alone), or a constant such as
+//! `0 points`.
 
 use super::stats::{self, Blocked, Estimate, Method};
 use crate::data::CLASS_NAMES;
@@ -34,7 +35,7 @@ pub const WORDS: &[(&str, f64)] =
 pub const FAILED_LOSS: f64 = 2.28;
 
 /// The rule in one paragraph, for reports.
-pub const RULE: &str = "Each statement of a claim is an effect in points — held-out accuracy unless the statement names another quantity — with a confidence interval, judged against a margin that comes from the claim's words (\"slightly\" or \"a little\": 0.2 points; \"clearly\": 1; \"much\": 1.5; no such word: 0.5; a study may set its own). The held-out accuracy is measured on all 15,000 images no run trains on (the 5,000 validation and 10,000 test images pooled), because a study chooses nothing on either set and pooling them cuts the evaluation images' share of the noise; curve statements read validation accuracy per epoch, the only per-epoch figure a run records. Runs of different settings with the same seed share the shuffle order, so a study is analysed as settings × seed blocks: a two-way additive least-squares model with the error pooled over every setting (`seed-blocked`); where the settings share too few seeds for that, each setting keeps its own variance (Welch); a statement comparing two quantities of the same runs uses their per-seed differences (`per-seed t`). Runs that fail to train (a NaN loss, or a final loss at chance, ln 10) are counted per setting and kept out of the accuracy statistics. A statement is *no meaningful difference* when its whole interval lies inside ±margin; otherwise *supported* when the interval lies on the side the claim says, *contradicted* when it lies on the other side, and *inconclusive* when it straddles 0 — with the seeds per setting that would decide it at the observed noise. `A >= B` is non-inferiority: supported when the interval's lower end is above −margin. `fails A` is supported when the interval of A's failure rate lies above ½. The verdicts of one claim control the family-wise error at 5% by Holm's step-down over its statements. Studies that add seeds where statements are undecided (`seeds = \"auto:MAX\"`) look twice, after the first round and at MAX seeds, and split the 5% over the two looks (Bonferroni): every interval of such a study is a 97.5% interval, and a statement keeps the verdict of the first look that decided it. A claim is contradicted if any statement is, else no meaningful difference if any statement is, else inconclusive if any is, else supported.";
+pub const RULE: &str = "Each statement of a claim is an effect in points — held-out accuracy unless the statement names another quantity — with a confidence interval, judged against a margin that comes from the claim's words (\"slightly\" or \"a little\": 0.2 points; \"clearly\": 1; \"much\": 1.5; no such word: 0.5; a study may set its own). The held-out accuracy is measured on all 15,000 images no run trains on (the 5,000 validation and 10,000 test images pooled), because a study chooses nothing on either set and pooling them cuts the evaluation images' share of the noise; curve statements read validation accuracy per epoch, the only per-epoch figure a run records. Runs of different settings with the same seed share the shuffle order, so a study is analysed as settings × seed blocks: a two-way additive least-squares model with the error pooled over every setting (`seed-blocked`); where the settings share too few seeds for that, each setting keeps its own variance (Welch); a statement comparing two quantities of the same runs uses their per-seed differences (`per-seed t`). Runs that fail to train (a loss that is not a number, or a final loss at chance, ln 10) are counted per setting and kept out of the accuracy statistics. A statement is *no meaningful difference* when its whole interval lies inside ±margin; otherwise *supported* when the interval lies on the side the claim says, *contradicted* when it lies on the other side, and *inconclusive* when it straddles 0 — with the seeds per setting that would decide it at the observed noise. `A >= B` is non-inferiority: supported when the interval's lower end is above −margin. `fails A` is supported when the interval of A's failure rate lies above ½. The verdicts of one claim control the family-wise error at 5% by Holm's step-down over its statements. Studies that add seeds where statements are undecided (`seeds = \"auto:MAX\"`) look twice, after the first round and at MAX seeds, and split the 5% over the two looks (Bonferroni): every interval of such a study is a 97.5% interval, and a statement keeps the verdict of the first look that decided it. A claim is contradicted if any statement is, else no meaningful difference if any statement is, else inconclusive if any is, else supported.";
 
 /// What the data say of a statement or a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -199,10 +200,13 @@ impl Statement {
         };
         let side = |s: &str| -> anyhow::Result<Side> {
             let (s, epoch) = at_epoch(s)?;
-            if let Ok(x) = s.parse::<f64>() {
-                if !labels.iter().any(|l| l.parse::<f64>().ok() == Some(x)) {
-                    return Ok(Side::Number(x));
-                }
+            // A constant says its unit, so that it is never taken for a setting named by a number.
+            if let Some(x) = s.strip_suffix(" points").or(s.strip_suffix(" point")) {
+                return x
+                    .trim()
+                    .parse()
+                    .map(Side::Number)
+                    .map_err(|_| anyhow::anyhow!("`{s}` is not a number of points"));
             }
             if curve {
                 if let Some(n) = s.strip_prefix("epoch ") {
@@ -388,8 +392,11 @@ pub struct Judged {
     pub statement: String,
     pub verdict: Verdict,
     /// The effect in points (a failure statement: the failure rate in percent).
+    #[serde(deserialize_with = "nan_if_null")]
     pub effect: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub lo: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub hi: f64,
     /// The interval's level (0.95, or 0.975 in a two-look study).
     pub level: f64,
@@ -403,6 +410,12 @@ pub struct Judged {
     /// For an inconclusive statement: seeds per setting that would decide it at this noise.
     pub seeds_needed: Option<usize>,
     pub detail: String,
+}
+
+/// JSON writes NaN as null; read null back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Judges a claim's statements on `runs` by `plan`: each look restricted to its seeds, Holm
@@ -962,7 +975,7 @@ mod tests {
         let j = judge_claim(
             &[
                 p("gap none > gap relu"),
-                p("train relu ~ relu (margin 1)"),
+                p("gap relu ~ 0 points (margin 1)"),
                 p("relu at epoch 3 > relu at epoch 1"),
             ],
             &runs,
