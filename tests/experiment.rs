@@ -206,8 +206,18 @@ fn bad_study_files_are_one_line_errors_naming_the_field() {
     }
     let (code, _, stderr) = run(&["experiment", "no-such-study"]);
     assert!(code == 1 && stderr.contains("no-such-study") && stderr.lines().count() == 1, "{stderr}");
-    let (code, _, stderr) =
-        run(&["experiment", "mlp-lr", "--trial", "99", "--device", "cpu", "--data-dir", SAMPLE]);
+    let (code, _, stderr) = run(&[
+        "experiment",
+        "mlp-lr",
+        "--trial",
+        "99",
+        "--device",
+        "cpu",
+        "--data-dir",
+        SAMPLE,
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(code == 1 && stderr.contains("no trial 99"), "{stderr}");
 }
 

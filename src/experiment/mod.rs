@@ -460,11 +460,11 @@ impl Runner<'_> {
     /// Runs trial `which` of `study`, or every trial it needs: the first round, then (for a
     /// plan with more seeds) the second round that the first round's verdicts ask for.
     pub fn run(&self, study: &Study, which: Option<usize>, events: &dyn Events) -> anyhow::Result<()> {
+        let one = which.map(|k| study.trial_by_index(&self.overrides, k)).transpose()?;
         let dir = self.study_dir(study);
         std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
         crate::report::write_text(&dir.join("study.toml"), &study.text)?;
-        if let Some(k) = which {
-            let trial = study.trial_by_index(&self.overrides, k)?;
+        if let Some(trial) = one {
             return self.run_trial(study, &trial, events);
         }
         let mut first = true;

@@ -156,7 +156,9 @@ impl Record {
             .unwrap_or_default();
         let mut failed = diverged.as_ref().map(|d| format!("diverged: {d}"));
         if failed.is_none() {
-            if let Some(last) = history.last().filter(|r| r.train_loss.is_nan() || r.train_loss >= FAILED_LOSS) {
+            if let Some(last) =
+                history.last().filter(|r| r.train_loss.is_nan() || r.train_loss >= FAILED_LOSS)
+            {
                 failed = Some(format!(
                     "the training loss ended at {:.3}, chance level (ln 10 = 2.303)",
                     last.train_loss
