@@ -173,7 +173,11 @@ impl Record {
             spec_hash: spec_hash(&trial.spec),
             epochs: trial.epochs,
             data: ran_on,
-            train_images: m.get("train_images").and_then(serde_json::Value::as_u64).map_or(0, |n| n as usize),
+            // (Earlier builds left the count out of a diverged run's metrics: the trial's own.)
+            train_images: m
+                .get("train_images")
+                .and_then(serde_json::Value::as_u64)
+                .map_or(trial.subset.unwrap_or(data.train_images).min(data.train_images), |n| n as usize),
             device: text_of("device").unwrap_or_else(|| "unknown".into()),
             adapter: text_of("adapter").unwrap_or_else(|| "unknown".into()),
             threads: m.get("threads").and_then(serde_json::Value::as_u64).map(|n| n as usize),
