@@ -35,7 +35,7 @@ pub const WORDS: &[(&str, f64)] =
 pub const FAILED_LOSS: f64 = 2.28;
 
 /// The rule in one paragraph, for reports.
-pub const RULE: &str = "Each statement of a claim is an effect in points — held-out accuracy unless the statement names another quantity — with a confidence interval, judged against a margin that comes from the claim's words (\"slightly\" or \"a little\": 0.2 points; \"clearly\": 1; \"much\": 1.5; no such word: 0.5; a study may set its own). The held-out accuracy is measured on all 15,000 images no run trains on (the 5,000 validation and 10,000 test images pooled), because a study chooses nothing on either set and pooling them cuts the evaluation images' share of the noise; curve statements read validation accuracy per epoch, the only per-epoch figure a run records. Runs of different settings with the same seed share the shuffle order, so a study is analysed as settings × seed blocks: a two-way additive least-squares model with the error pooled over every setting (`seed-blocked`); where the settings share too few seeds for that, each setting keeps its own variance (Welch); a statement comparing two quantities of the same runs uses their per-seed differences (`per-seed t`). Runs that fail to train (a loss that is not a number, or a final loss at chance, ln 10) are counted per setting and kept out of the accuracy statistics. A statement is *no meaningful difference* when its whole interval lies inside ±margin; otherwise *supported* when the interval lies on the side the claim says, *contradicted* when it lies on the other side, and *inconclusive* when it straddles 0 — with the seeds per setting that would decide it at the observed noise. `A >= B` is non-inferiority: supported when the interval's lower end is above −margin. `fails A` is supported when the interval of A's failure rate lies above ½. The verdicts of one claim control the family-wise error at 5% by Holm's step-down over its statements. Studies that add seeds where statements are undecided (`seeds = \"auto:MAX\"`) look twice, after the first round and at MAX seeds, and split the 5% over the two looks (Bonferroni): every interval of such a study is a 97.5% interval, and a statement keeps the verdict of the first look that decided it. A claim is contradicted if any statement is, else no meaningful difference if any statement is, else inconclusive if any is, else supported.";
+pub const RULE: &str = "Each statement of a claim is an effect in points — held-out accuracy unless the statement names another quantity — with a confidence interval, judged against a margin that comes from the claim's words (\"slightly\" or \"a little\": 0.2 points; \"clearly\": 1; \"much\": 1.5; no such word: 0.5; a study may set its own). The held-out accuracy is measured on all 15,000 images no run trains on (the 5,000 validation and 10,000 test images pooled), because a study chooses nothing on either set and pooling them cuts the evaluation images' share of the noise; curve statements read validation accuracy per epoch, the only per-epoch figure a run records. Runs of different settings with the same seed share the shuffle order, so a study is analysed as settings × seed blocks: a two-way additive least-squares model with the error pooled over every setting (`seed-blocked`; a setting with runs that failed to train joins the pool only of statements that read it); where the settings share too few seeds for that, each setting keeps its own variance (Welch); a statement comparing two quantities of the same runs uses their per-seed differences (`per-seed t`). Runs that fail to train (a loss that is not a number, or a final loss at chance, ln 10) are counted per setting and kept out of the accuracy statistics. A statement is *no meaningful difference* when its whole interval lies inside ±margin; otherwise *supported* when the interval lies on the side the claim says, *contradicted* when it lies on the other side, and *inconclusive* when it straddles 0 — with the seeds per setting that would decide it at the observed noise. `A >= B` is non-inferiority: supported when the interval's lower end is above −margin. `fails A` is supported when the interval of A's failure rate lies above ½. The verdicts of one claim control the family-wise error at 5% by Holm's step-down over its statements. Studies that add seeds where statements are undecided (`seeds = \"auto:MAX\"`) look twice, after the first round and at MAX seeds, and split the 5% over the two looks (Bonferroni): every interval of such a study is a 97.5% interval, and a statement keeps the verdict of the first look that decided it. A claim is contradicted if any statement is, else no meaningful difference if any statement is, else inconclusive if any is, else supported.";
 
 /// What the data say of a statement or a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -499,8 +499,13 @@ fn estimate(
                 }
             }
         }
+        // A setting with runs that failed to train is unstable (its runs that trained are a
+        // selected few): it joins the pooled error only of statements that read it.
+        let read = |s: usize| terms.iter().any(|t| t.1 == s);
+        let stable = |s: usize| !runs.iter().any(|r| r.setting == s && r.failed);
         let present: Vec<(Metric, usize)> = arms
             .into_iter()
+            .filter(|&(_, s)| read(s) || stable(s))
             .filter(|&(m, s)| runs.iter().filter(ok).any(|r| r.setting == s && r.points(m).is_some()))
             .collect();
         let obs: Vec<(usize, u64, f64)> = present
@@ -953,6 +958,16 @@ mod tests {
         }
         let j = judge_claim(&[parse("fails d")], &runs, &labels(), &fixed);
         assert_eq!(j[0].verdict, Verdict::Inconclusive, "{:?}", j[0]);
+        // The runs of that unstable setting that did train, however erratic, stay out of the
+        // pooled error of statements that do not read it.
+        for r in runs.iter_mut().filter(|r| r.setting == 3 && !r.failed) {
+            r.val = if r.seed % 2 == 0 { 0.6 } else { 0.95 };
+            r.test = r.val;
+        }
+        let j = judge_claim(&[parse("a > b")], &runs, &labels(), &fixed);
+        assert!(j[0].verdict == Verdict::Supported && j[0].hi - j[0].lo < 0.5, "{:?}", j[0]);
+        let j = judge_claim(&[parse("a > d")], &runs, &labels(), &fixed);
+        assert!(j[0].hi - j[0].lo > 5.0, "{:?}", j[0]);
         let (lo, hi) = clopper_pearson(0, 5, 0.05);
         assert!(lo == 0.0 && (hi - 0.5218).abs() < 1e-3, "{hi}");
     }
