@@ -118,6 +118,7 @@ impl Record {
             test_images: self.data.test_images,
             train: self.train_accuracy.unwrap_or(f64::NAN),
             curve: self.history.iter().map(|r| r.val_accuracy).collect(),
+            train_running: self.history.last().map_or(f64::NAN, |r| r.train_accuracy),
             confusion: self.test_confusion.clone(),
         }
     }

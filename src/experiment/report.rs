@@ -510,7 +510,9 @@ fn plot_accuracy(path: &Path, s: &Summary) -> anyhow::Result<()> {
             let x = i as f64;
             let color = PALETTE[0];
             if let Some(e) = stats::one_sample(&st.held_out) {
+                // Clipped to the chart (two runs give an interval of ±12.7 standard errors).
                 let (a, b) = e.ci(0.05);
+                let (a, b) = (a.max(floor), b.min(hi));
                 chart
                     .draw_series(std::iter::once(PathElement::new(
                         vec![(x - 0.12, a), (x - 0.12, b)],

@@ -16,7 +16,9 @@
 //! | `most confused C1 and C2` | the test-set share of C1↔C2 mistakes minus the largest other pair's | as `>` |
 //!
 //! A side may read another quantity than held-out accuracy: `train A` (accuracy on the training
-//! images at the end, inference mode), `gap A` (that minus validation accuracy), `A at epoch N`
+//! images at the end, inference mode), `gap A` (that minus validation accuracy), `running gap A`
+//! (the last epoch's running training accuracy, dropout on, minus validation accuracy: the gap
+//! between the curves Keras draws), `A at epoch N`
 //! (validation accuracy after epoch N; in a curve study `epoch N` alone), or a constant such as
 //! `0 points`.
 
@@ -83,6 +85,9 @@ pub enum Metric {
     Train,
     /// [`Metric::Train`] minus the final validation accuracy.
     Gap,
+    /// The last epoch's running training accuracy (training mode, dropout on: what Keras's
+    /// `fit` reports and its curves show) minus its validation accuracy.
+    RunningGap,
     /// Validation accuracy after epoch N.
     ValAt(usize),
 }
@@ -95,6 +100,7 @@ impl Metric {
             Metric::Train => 1,
             Metric::Gap => 2,
             Metric::ValAt(_) => 3,
+            Metric::RunningGap => 4,
         }
     }
 }
@@ -147,6 +153,8 @@ pub struct Run {
     pub train: f64,
     /// Validation accuracy per epoch.
     pub curve: Vec<f64>,
+    /// The last epoch's running training accuracy (training mode).
+    pub train_running: f64,
     /// Test-set confusion counts, row = true class (empty if not recorded).
     pub confusion: Vec<u64>,
 }
@@ -167,6 +175,7 @@ impl Run {
             Metric::HeldOut => self.held_out(),
             Metric::Train => self.train,
             Metric::Gap => self.train - self.val,
+            Metric::RunningGap => self.train_running - self.val,
             Metric::ValAt(e) => *self.curve.get(e.checked_sub(1)?)?,
         };
         v.is_finite().then_some(100.0 * v)
@@ -213,7 +222,9 @@ impl Statement {
                     return Ok(Side::Group(Metric::ValAt(epoch_number(n)?), vec![0]));
                 }
             }
-            let (metric, rest) = if let Some(r) = s.strip_prefix("train ") {
+            let (metric, rest) = if let Some(r) = s.strip_prefix("running gap ") {
+                (Metric::RunningGap, r)
+            } else if let Some(r) = s.strip_prefix("train ") {
                 (Metric::Train, r)
             } else if let Some(r) = s.strip_prefix("gap ") {
                 (Metric::Gap, r)
@@ -801,6 +812,7 @@ mod tests {
             test_images: 10000,
             train: f64::NAN,
             curve: vec![],
+            train_running: f64::NAN,
             confusion: vec![],
         }
     }
@@ -981,6 +993,7 @@ mod tests {
                 let mut r = run(s, k, 0.89 + 0.001 * k as f64);
                 r.train = r.val + if s == 0 { 0.02 } else { 0.04 } + 0.0005 * (k % 2) as f64;
                 r.curve = vec![0.85, 0.87, r.val];
+                r.train_running = r.val + 0.002 * (k % 3) as f64;
                 out_confusion(&mut r);
                 runs.push(r);
             }
@@ -992,6 +1005,7 @@ mod tests {
                 p("gap none > gap relu"),
                 p("gap relu ~ 0 points (margin 1)"),
                 p("relu at epoch 3 > relu at epoch 1"),
+                p("running gap relu ~ 0 points (almost identical)"),
             ],
             &runs,
             &labels,
@@ -1003,6 +1017,8 @@ mod tests {
         assert_eq!(j[1].verdict, Verdict::Contradicted, "{:?}", j[1]);
         assert_eq!(j[1].method, "per-seed t");
         assert_eq!(j[2].verdict, Verdict::Supported, "{:?}", j[2]);
+        assert_eq!(j[3].verdict, Verdict::Supported, "{:?}", j[3]);
+        assert!((j[3].effect - 0.2).abs() < 1e-6, "{:?}", j[3]);
         let j = judge_claim(
             &[p("most confused T-shirt/top and Shirt"), p("most confused Coat and Bag")],
             &runs,
