@@ -22,8 +22,19 @@ fn main() {
         _ => "unknown".to_string(),
     };
     println!("cargo:rustc-env=GPU_FMNIST_COMMIT={commit}");
+    // The wgpu the lock file pins, for `--version`.
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let wgpu = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wgpu\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=GPU_FMNIST_WGPU={wgpu}");
     // Again when the commit moves or a tracked file changes.
-    for path in [".git/HEAD", ".git/index", "src", "shaders", "experiments", "Cargo.toml", "build.rs"] {
+    for path in
+        [".git/HEAD", ".git/index", "src", "shaders", "experiments", "Cargo.toml", "Cargo.lock", "build.rs"]
+    {
         println!("cargo:rerun-if-changed={path}");
     }
     if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {

@@ -19,3 +19,7 @@ pub mod train;
 /// The build: the crate's version and the git commit it was built from (`-dirty` when tracked
 /// files differed from it), as every run's records and `--version` show it.
 pub const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GPU_FMNIST_COMMIT"), ")");
+
+/// What `--version` prints: the build and the wgpu it runs on.
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("GPU_FMNIST_COMMIT"), "), wgpu ", env!("GPU_FMNIST_WGPU"));

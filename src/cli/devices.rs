@@ -3,6 +3,7 @@
 use crate::gpu::{list_adapters, DeviceKind};
 
 pub fn run(kind: DeviceKind) -> anyhow::Result<()> {
+    crate::gpu::context::check_backend_env()?;
     let adapters = list_adapters(kind);
     if adapters.is_empty() {
         println!("no GPU adapters found (the `cpu` device needs none; for Vulkan on Debian: sudo apt-get install mesa-vulkan-drivers libvulkan1)");

@@ -15,6 +15,7 @@ pub fn run(
     batch: Option<usize>,
     json: bool,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(batch != Some(0), "--batch-size must be at least 1");
     let model = Model::load(checkpoint)?;
     let data = FashionMnist::load(data_dir)?;
     let (executor, line) = device.open(None)?;

@@ -20,7 +20,7 @@ use crate::gpu::DeviceKind;
 /// Train and check neural networks on Fashion-MNIST with WGSL compute shaders (wgpu), on any
 /// GPU — Vulkan, Metal, DX12, GL — or on the CPU reference path.
 #[derive(Debug, Parser)]
-#[command(name = "gpu-fmnist", version, propagate_version = true)]
+#[command(name = "gpu-fmnist", version = crate::VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -164,10 +164,10 @@ pub struct DataDirArg {
 /// What to train and how; unset options come from the model (the presets carry the report's).
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// `mlp` or `cnn` (the report's models, with their optimizer, learning rate and epochs), or a
-    /// model file (.toml or .json).
-    #[arg(long, default_value = "mlp")]
-    model: String,
+    /// `mlp`, `cnn` or `strong` (`gpu-fmnist models` lists them, each with its optimizer,
+    /// learning rate and epochs), or a model file (.toml or .json) [default: mlp].
+    #[arg(long)]
+    model: Option<String>,
     /// Passes over the training set.
     #[arg(long)]
     epochs: Option<usize>,
@@ -220,9 +220,17 @@ pub struct TrainArgs {
     /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
     #[arg(long)]
     seed: Option<u64>,
-    /// The run directory (default: runs/<model>-<timestamp>; with --resume, the checkpoint's).
+    /// The run directory [default: runs/<model>-<timestamp>, made unique; with --resume, the
+    /// checkpoint's]. It is made once the first epoch (or an interrupted one) has something to
+    /// save; a directory that holds a run is refused unless --overwrite.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Replace the run in --out: its files are removed before training starts.
+    #[arg(long, requires = "out")]
+    overwrite: bool,
+    /// Train on the first N training images only (validation and test stay whole).
+    #[arg(long, value_name = "N")]
+    subset: Option<usize>,
     /// Continue from a checkpoint (its model, optimizer state, epoch and history).
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
@@ -240,6 +248,9 @@ pub struct AdapterArgs {
     pub adapter: Option<String>,
 }
 
+/// `--threads` above this many per core only adds overhead (and 10,000 threads exhaust a machine).
+const MAX_THREADS_PER_CORE: usize = 4;
+
 /// Which executor to use.
 #[derive(Debug, Args, Clone)]
 pub struct DeviceArgs {
@@ -255,7 +266,19 @@ impl DeviceArgs {
     /// Opens the executor asked for; `default_threads` applies to the CPU path when
     /// `--threads` is not given (None: every core).
     pub fn open(&self, default_threads: Option<usize>) -> anyhow::Result<(crate::gpu::Executor, String)> {
-        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
+        if let Some(n) = self.threads {
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            anyhow::ensure!(
+                (1..=MAX_THREADS_PER_CORE * cores).contains(&n),
+                "--threads must be between 1 and {} ({MAX_THREADS_PER_CORE} per core of this machine's {cores})",
+                MAX_THREADS_PER_CORE * cores
+            );
+            anyhow::ensure!(
+                matches!(self.pick.device, DeviceKind::Cpu | DeviceKind::Auto),
+                "--threads sets the CPU path's threads; --device {:?} runs on a GPU",
+                self.pick.device
+            );
+        }
         let (executor, line) = crate::gpu::Executor::open(self.pick.device, self.pick.adapter.as_deref())?;
         Ok(match (self.threads.or(default_threads), executor) {
             (Some(n), e @ crate::gpu::Executor::Cpu { .. }) => (e.with_threads(n), line),

@@ -192,6 +192,10 @@ pub fn locate(data_dir: Option<&Path>) -> Result<PathBuf, DataError> {
 }
 
 fn checked(dir: &Path, from: &str) -> Result<PathBuf, DataError> {
+    if !dir.is_dir() {
+        let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+        return Err(DataError::Invalid { path: dir.to_owned(), what: format!("{what} ({from})") });
+    }
     for name in [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS] {
         if find_file(dir, name).is_none() {
             return Err(DataError::MissingFile { dir: dir.to_owned(), name, from: from.to_owned() });

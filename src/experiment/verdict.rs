@@ -19,7 +19,8 @@
 //! images at the end, inference mode), `gap A` (that minus validation accuracy), `running gap A`
 //! (the last epoch's running training accuracy, dropout on, minus validation accuracy: the gap
 //! between the curves Keras draws), `A at epoch N`
-//! (validation accuracy after epoch N; in a curve study `epoch N` alone), or a constant such as
+//! (validation accuracy after epoch N; `at epochs N-M`: its mean over those epochs; in a curve
+//! study `epoch N` or `epochs N-M` alone), or a constant such as
 //! `0 points`.
 
 use super::stats::{self, Blocked, Estimate, Method};
@@ -88,8 +89,9 @@ pub enum Metric {
     /// The last epoch's running training accuracy (training mode, dropout on: what Keras's
     /// `fit` reports and its curves show) minus its validation accuracy.
     RunningGap,
-    /// Validation accuracy after epoch N.
-    ValAt(usize),
+    /// Validation accuracy after epoch N, or its mean over epochs N..=M (a window smooths out
+    /// the epoch-to-epoch wobble that a statement about convergence should not read).
+    Val(usize, usize),
 }
 
 impl Metric {
@@ -99,7 +101,7 @@ impl Metric {
             Metric::HeldOut => 0,
             Metric::Train => 1,
             Metric::Gap => 2,
-            Metric::ValAt(_) => 3,
+            Metric::Val(..) => 3,
             Metric::RunningGap => 4,
         }
     }
@@ -176,7 +178,10 @@ impl Run {
             Metric::Train => self.train,
             Metric::Gap => self.train - self.val,
             Metric::RunningGap => self.train_running - self.val,
-            Metric::ValAt(e) => *self.curve.get(e.checked_sub(1)?)?,
+            Metric::Val(a, b) => {
+                let window = self.curve.get(a.checked_sub(1)?..b)?;
+                window.iter().sum::<f64>() / window.len() as f64
+            }
         };
         v.is_finite().then_some(100.0 * v)
     }
@@ -201,9 +206,9 @@ impl Statement {
                 .ok_or_else(|| anyhow::anyhow!("`{l}` is not one of the settings ({})", labels.join(", ")))
         };
         // `… at epoch N` applies to the whole statement or to one side.
-        let at_epoch = |s: &str| -> anyhow::Result<(String, Option<usize>)> {
-            match s.rsplit_once(" at epoch ") {
-                Some((head, n)) => Ok((head.trim().to_string(), Some(epoch_number(n)?))),
+        let at_epoch = |s: &str| -> anyhow::Result<(String, Option<Metric>)> {
+            match s.rsplit_once(" at epoch") {
+                Some((head, n)) => Ok((head.trim().to_string(), Some(epochs_of(n)?))),
                 None => Ok((s.trim().to_string(), None)),
             }
         };
@@ -218,8 +223,8 @@ impl Statement {
                     .map_err(|_| anyhow::anyhow!("`{s}` is not a number of points"));
             }
             if curve {
-                if let Some(n) = s.strip_prefix("epoch ") {
-                    return Ok(Side::Group(Metric::ValAt(epoch_number(n)?), vec![0]));
+                if let Some(n) = s.strip_prefix("epoch") {
+                    return Ok(Side::Group(epochs_of(n)?, vec![0]));
                 }
             }
             let (metric, rest) = if let Some(r) = s.strip_prefix("running gap ") {
@@ -232,7 +237,7 @@ impl Statement {
                 (Metric::HeldOut, s.as_str())
             };
             let metric = match (metric, epoch) {
-                (Metric::HeldOut, Some(e)) => Metric::ValAt(e),
+                (Metric::HeldOut, Some(e)) => e,
                 (_, Some(_)) => {
                     anyhow::bail!("`{s}`: `at epoch` reads validation accuracy; drop `train`/`gap`")
                 }
@@ -244,7 +249,7 @@ impl Statement {
             let (rest, epoch) = at_epoch(rest)?;
             let group: Vec<usize> = rest.split('|').map(setting).collect::<anyhow::Result<_>>()?;
             anyhow::ensure!(group.len() < labels.len(), "`{body}`: the group must leave some settings out");
-            Kind::Best { metric: epoch.map_or(Metric::HeldOut, Metric::ValAt), group }
+            Kind::Best { metric: epoch.unwrap_or(Metric::HeldOut), group }
         } else if let Some(rest) = body.strip_prefix("trend ") {
             let (up, rest) = match rest.split_once(' ') {
                 Some(("up", r)) => (true, r),
@@ -254,7 +259,7 @@ impl Statement {
             let (rest, epoch) = at_epoch(rest)?;
             let settings: Vec<usize> = rest.split(',').map(setting).collect::<anyhow::Result<_>>()?;
             anyhow::ensure!(settings.len() >= 3, "`{body}`: a trend needs at least three settings");
-            Kind::Trend { metric: epoch.map_or(Metric::HeldOut, Metric::ValAt), up, settings }
+            Kind::Trend { metric: epoch.unwrap_or(Metric::HeldOut), up, settings }
         } else if let Some(rest) = body.strip_prefix("fails ") {
             Kind::Fails(setting(rest)?)
         } else if let Some(rest) = body.strip_prefix("most confused ") {
@@ -308,7 +313,7 @@ impl Statement {
 
     /// The epochs this statement reads validation accuracy at.
     pub fn epochs(&self) -> Vec<usize> {
-        let of = |m: &Metric| if let Metric::ValAt(e) = m { vec![*e] } else { vec![] };
+        let of = |m: &Metric| if let Metric::Val(a, b) = m { vec![*a, *b] } else { vec![] };
         match &self.kind {
             Kind::Beats { left, right, .. } | Kind::Same { left, right } => [left, right]
                 .iter()
@@ -320,12 +325,18 @@ impl Statement {
     }
 }
 
-fn epoch_number(n: &str) -> anyhow::Result<usize> {
-    n.trim()
-        .parse()
-        .ok()
-        .filter(|&e| e >= 1)
-        .ok_or_else(|| anyhow::anyhow!("`{}` is not an epoch (1, 2, …)", n.trim()))
+/// `10` after `epoch`, or `6-10` after `epochs`: the validation accuracy read there.
+fn epochs_of(text: &str) -> anyhow::Result<Metric> {
+    let bad = || anyhow::anyhow!("`epoch{text}`: write epoch N or epochs N-M (N ≥ 1, M > N)");
+    let number = |n: &str| n.trim().parse::<usize>().ok().filter(|&e| e >= 1);
+    if let Some(range) = text.strip_prefix("s ") {
+        let (a, b) = range.split_once('-').ok_or_else(bad)?;
+        let (a, b) = (number(a).ok_or_else(bad)?, number(b).ok_or_else(bad)?);
+        anyhow::ensure!(b > a, bad());
+        return Ok(Metric::Val(a, b));
+    }
+    let n = text.strip_prefix(' ').and_then(number).ok_or_else(bad)?;
+    Ok(Metric::Val(n, n))
 }
 
 /// The margin that `(words)` after a statement means, in points.
@@ -1050,12 +1061,22 @@ mod tests {
         );
         assert!(matches!(
             parse("a at epoch 3 > b at epoch 3").kind,
-            Kind::Beats { left: Side::Group(Metric::ValAt(3), _), .. }
+            Kind::Beats { left: Side::Group(Metric::Val(3, 3), _), .. }
         ));
         let curve =
             Statement::parse("epoch 25 >= epoch 40 (margin 0.2)", &["mlp".into()], true, 0.5).unwrap();
         assert!(matches!(curve.kind, Kind::Beats { at_least: true, .. }));
-        assert_eq!(curve.epochs(), vec![25, 40]);
+        assert_eq!(curve.epochs(), vec![25, 25, 40, 40]);
+        let window = Statement::parse("epochs 36-40 > epochs 5-9", &["mlp".into()], true, 0.5).unwrap();
+        assert!(matches!(
+            window.kind,
+            Kind::Beats {
+                left: Side::Group(Metric::Val(36, 40), _),
+                right: Side::Group(Metric::Val(5, 9), _),
+                ..
+            }
+        ));
+        assert!(Statement::parse("epochs 9-5 > epoch 1", &["mlp".into()], true, 0.5).is_err());
         let e = |t: &str| Statement::parse(t, &labels(), false, 0.5).unwrap_err().to_string();
         assert!(e("a > z").contains("`z` is not one of the settings"));
         assert!(e("a ? b").contains("is not `A > B`"));

@@ -61,6 +61,21 @@ impl AdapterReport {
     }
 }
 
+/// `$WGPU_BACKEND`, when set, must name backends wgpu knows: a typo would otherwise look like
+/// a machine without drivers.
+pub fn check_backend_env() -> anyhow::Result<()> {
+    const KNOWN: [&str; 11] =
+        ["vulkan", "vk", "metal", "mtl", "dx12", "d3d12", "gl", "gles", "opengl", "webgpu", "noop"];
+    let Ok(value) = std::env::var("WGPU_BACKEND") else { return Ok(()) };
+    for name in value.split(',').map(|n| n.trim().to_lowercase()) {
+        anyhow::ensure!(
+            KNOWN.contains(&name.as_str()),
+            "WGPU_BACKEND={value}: `{name}` is not a backend (vulkan, metal, dx12, gl, webgpu; comma-separated)"
+        );
+    }
+    Ok(())
+}
+
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
@@ -148,15 +163,20 @@ impl Executor {
     /// otherwise the CPU path; the returned line says which.
     pub fn open(kind: DeviceKind, adapter: Option<&str>) -> anyhow::Result<(Executor, String)> {
         if kind == DeviceKind::Cpu {
+            anyhow::ensure!(adapter.is_none(), "--adapter picks a GPU adapter; --device cpu uses none");
             return Ok((Executor::cpu(), "device: cpu (ndarray reference path)".into()));
         }
+        check_backend_env()?;
         let filter = adapter
             .map(str::to_owned)
             .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
             .map(|s| s.to_lowercase());
         let backends = kind.backends();
         let inst = instance(backends);
-        let adapters: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(backends))
+        let all: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(backends));
+        let names: Vec<String> =
+            all.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
+        let adapters: Vec<wgpu::Adapter> = all
             .into_iter()
             .filter(|a| filter.as_ref().is_none_or(|f| a.get_info().name.to_lowercase().contains(f)))
             .collect();
@@ -180,9 +200,11 @@ impl Executor {
             if kind == DeviceKind::Auto {
                 return Ok((Executor::cpu(), "device: cpu (auto: no hardware GPU adapter found)".into()));
             }
-            let named = filter.map(|f| format!(" whose name contains {f:?}")).unwrap_or_default();
+            if let (Some(f), false) = (&filter, names.is_empty()) {
+                anyhow::bail!("no {kind:?} adapter's name contains {f:?}; there are: {}", names.join(", "));
+            }
             anyhow::bail!(
-                "no {kind:?} adapter{named} found; {} (`gpu-fmnist devices` lists what wgpu sees)",
+                "no {kind:?} adapter found; {} (`gpu-fmnist devices` lists what wgpu sees)",
                 kind.install_hint()
             );
         };

@@ -44,6 +44,7 @@ pub struct Finished {
 
 /// After every epoch: a checkpoint to resume from, and the history so far (both atomic).
 pub fn save_epoch(dir: &Path, trainer: &mut Trainer) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     trainer.checkpoint()?.save(&dir.join("model.safetensors"))?;
     write_text(&dir.join("history.csv"), &history_csv(&trainer.history))
 }

@@ -1,6 +1,7 @@
 //! `model.safetensors`: the weights in Keras's layout and names, the optimizer's state, and in
-//! the metadata the model spec, the training settings, the epoch and step, and the history —
-//! everything `eval`, `predict` and `--resume` need.
+//! the metadata the model spec, the training settings, the epoch and step, the history and the
+//! data set trained on — everything `eval`, `predict` and `--resume` need. A checksum covers the
+//! tensors and the metadata both, so an edited file is an error rather than a different run.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +12,10 @@ use safetensors::SafeTensors;
 use super::{EpochRow, Partial};
 use crate::graph::{ModelSpec, Optimizer};
 
-const FORMAT: &str = "gpu-fmnist/1";
+/// The format written: its checksum covers the metadata too.
+const FORMAT: &str = "gpu-fmnist/2";
+/// The first format, still read: its checksum covers the tensors only.
+const FORMAT_1: &str = "gpu-fmnist/1";
 
 /// A trained (or training) model on disk.
 #[derive(Debug, Clone)]
@@ -33,6 +37,8 @@ pub struct Checkpoint {
     pub history: Vec<EpochRow>,
     /// Where an interrupted epoch stopped (None: at an epoch's end).
     pub partial: Option<Partial>,
+    /// The data set trained on (None in checkpoints written before it was recorded).
+    pub data: Option<crate::data::DataId>,
 }
 
 fn bytes(v: &[f32]) -> Vec<u8> {
@@ -55,15 +61,14 @@ impl Checkpoint {
             names.push((format!("optimizer/{name}"), vec![v.len()]));
             buffers.push(bytes(v));
         }
-        let sum = checksum(names.iter().map(|n| n.0.as_str()).zip(&buffers));
         let views: Vec<(String, TensorView)> = names
             .into_iter()
             .zip(&buffers)
             .map(|((name, shape), data)| Ok((name, TensorView::new(Dtype::F32, shape, data)?)))
             .collect::<Result<_, safetensors::SafeTensorError>>()?;
         let mut metadata = HashMap::from([
-            ("checksum".to_string(), sum),
             ("format".to_string(), FORMAT.to_string()),
+            ("build".to_string(), crate::BUILD.to_string()),
             (
                 "layout".to_string(),
                 "keras: dense kernels (in, out), conv kernels (kh, kw, in, out)".to_string(),
@@ -81,6 +86,11 @@ impl Checkpoint {
         if let Some(p) = &self.partial {
             metadata.insert("partial".to_string(), serde_json::to_string(p)?);
         }
+        if let Some(d) = &self.data {
+            metadata.insert("data".to_string(), serde_json::to_string(d)?);
+        }
+        let tensors: Vec<(&str, &Vec<u8>)> = views.iter().map(|(n, _)| n.as_str()).zip(&buffers).collect();
+        metadata.insert("checksum".to_string(), checksum(tensors.into_iter(), Some(&metadata)));
         let data = safetensors::serialize(views, Some(metadata))?;
         write_atomic(path, &data)
     }
@@ -118,6 +128,12 @@ impl Checkpoint {
                 Some(p) => Some(
                     serde_json::from_str(p).map_err(|e| anyhow::anyhow!("{shown}: bad `partial`: {e}"))?,
                 ),
+                None => None,
+            },
+            data: match meta.get("data") {
+                Some(d) => {
+                    Some(serde_json::from_str(d).map_err(|e| anyhow::anyhow!("{shown}: bad `data`: {e}"))?)
+                }
                 None => None,
             },
             spec: model.spec,
@@ -180,10 +196,10 @@ fn read_bytes(
             anyhow::anyhow!("{shown}: not a gpu-fmnist checkpoint (no `{key}` in its metadata)")
         })
     };
+    let format = get("format")?;
     anyhow::ensure!(
-        get("format")? == FORMAT,
-        "{shown}: checkpoint format {} is not {FORMAT}",
-        get("format")?
+        format == FORMAT || format == FORMAT_1,
+        "{shown}: checkpoint format {format} is not {FORMAT} (or {FORMAT_1})"
     );
     let spec: ModelSpec =
         serde_json::from_str(get("spec")?).map_err(|e| anyhow::anyhow!("{shown}: bad model spec: {e}"))?;
@@ -191,9 +207,10 @@ fn read_bytes(
     let mut stored: Vec<(String, Vec<u8>)> =
         tensors.tensors().into_iter().map(|(name, view)| (name, view.data().to_vec())).collect();
     stored.sort_by(|a, b| a.0.cmp(&b.0));
+    let covered = (format == FORMAT).then_some(&meta);
     anyhow::ensure!(
-        get("checksum")? == &checksum(stored.iter().map(|(n, d)| (n.as_str(), d))),
-        "{shown}: the tensors do not match the checksum in the metadata: the file is damaged"
+        get("checksum")? == &checksum(stored.iter().map(|(n, d)| (n.as_str(), d)), covered),
+        "{shown}: the file does not match its checksum: it was damaged or edited"
     );
     let floats = |name: &str| -> anyhow::Result<(Vec<usize>, Vec<f32>)> {
         let t = tensors.tensor(name).map_err(|_| anyhow::anyhow!("{shown}: no tensor {name}"))?;
@@ -230,14 +247,25 @@ fn read_bytes(
     Ok((Model { spec, weights }, meta, slots))
 }
 
-/// FNV-1a (64 bits) over every tensor's name and bytes, in name order, as 16 hex digits: what
-/// `load` checks, so that a damaged or altered file is an error rather than a wrong model.
-fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, &'a Vec<u8>)>) -> String {
+/// FNV-1a (64 bits) over every tensor's name and bytes in name order, then (when given) every
+/// metadata entry but the checksum itself in key order, as 16 hex digits: what `load` checks,
+/// so that a damaged or altered file is an error rather than a wrong model or another run.
+fn checksum<'a>(
+    tensors: impl Iterator<Item = (&'a str, &'a Vec<u8>)>,
+    metadata: Option<&HashMap<String, String>>,
+) -> String {
     use crate::data::identity::{fnv1a, FNV_START};
     let mut sorted: Vec<(&str, &Vec<u8>)> = tensors.collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
-    let h =
+    let mut h =
         sorted.iter().fold(FNV_START, |h, (name, data)| fnv1a(fnv1a(fnv1a(h, name.as_bytes()), &[0]), data));
+    if let Some(meta) = metadata {
+        let mut keys: Vec<&String> = meta.keys().filter(|k| *k != "checksum").collect();
+        keys.sort();
+        for k in keys {
+            h = fnv1a(fnv1a(fnv1a(fnv1a(h, k.as_bytes()), &[0]), meta[k].as_bytes()), &[0]);
+        }
+    }
     format!("{h:016x}")
 }
 

@@ -57,7 +57,7 @@ pub trait Progress {
 
 /// The training loss became NaN or infinite: the run cannot go on.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("the training loss became {loss} at step {step} of epoch {epoch}: lower the learning rate")]
+#[error("the training loss became {loss} at step {step} of epoch {epoch}")]
 pub struct Diverged {
     /// The epoch (1-based) in which it happened.
     pub epoch: usize,
@@ -148,6 +148,8 @@ pub struct Trainer<'a> {
     pub stop: &'static AtomicBool,
     /// The current epoch's progress when it was interrupted.
     pub partial: Option<Partial>,
+    /// The data set it trains on, as its checkpoints record it.
+    pub data: crate::data::DataId,
 }
 
 impl<'a> Trainer<'a> {
@@ -171,6 +173,14 @@ impl<'a> Trainer<'a> {
         resume: Option<&Checkpoint>,
         fold: bool,
     ) -> anyhow::Result<Self> {
+        let identity = data.identity();
+        if let Some(ran_on) = resume.and_then(|c| c.data.as_ref()) {
+            anyhow::ensure!(
+                ran_on.same_data(&identity),
+                "the checkpoint was trained on {ran_on}, not on {identity}: resume it with --data-dir {}",
+                ran_on.dir
+            );
+        }
         let splits = [
             (SplitName::Train, data.train.len()),
             (SplitName::Val, data.val.len()),
@@ -194,6 +204,7 @@ impl<'a> Trainer<'a> {
             last_epoch: Counters::default(),
             stop: &STOP,
             partial: None,
+            data: identity,
         };
         match resume {
             Some(c) => {
@@ -378,6 +389,7 @@ impl<'a> Trainer<'a> {
             slots: self.graph.read_slots(self.engine.as_mut())?.into_iter().collect(),
             history: self.history.clone(),
             partial: self.partial.clone(),
+            data: Some(self.data.clone()),
         })
     }
 }
