@@ -662,3 +662,79 @@ fn augment_preview_draws_the_grid() {
     assert_one_line_error(&[&args[..], &["--augment", "shift=x"]].concat(), "--augment");
     assert_one_line_error(&[&args[..], &["--images", "0"]].concat(), "--images");
 }
+
+/// `predict` as a tool: a directory of images, `--resize` and `--invert`, and a bad image that
+/// is reported on its own line while the others are still classified (exit 1 at the end).
+#[test]
+fn predict_reads_directories_resizes_inverts_and_goes_on_past_a_bad_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    let data = gpu_fmnist::data::FashionMnist::load_dir(Path::new(SAMPLE)).unwrap();
+    let gray = |px: Vec<u8>, side: u32| image::GrayImage::from_raw(side, side, px).unwrap();
+    let first = data.test.image(0).to_vec();
+    gray(first.clone(), 28).save(imgs.join("a.png")).unwrap();
+    gray(data.test.image(1).to_vec(), 28).save(imgs.join("b.png")).unwrap();
+    gray(first.iter().map(|v| 255 - v).collect(), 28).save(imgs.join("c-inverted.png")).unwrap();
+    let big = image::imageops::resize(&gray(first.clone(), 28), 56, 56, image::imageops::FilterType::Nearest);
+    big.save(imgs.join("d-big.png")).unwrap();
+    std::fs::write(imgs.join("e-bad.png"), b"not an image").unwrap();
+    std::fs::write(imgs.join("notes.txt"), b"not read: not an image file name").unwrap();
+    let ckpt = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/checkpoint.safetensors");
+    let predict = |extra: &[&str]| {
+        let args = [&["predict", "--checkpoint", ckpt, imgs.to_str().unwrap(), "--device", "cpu"][..], extra]
+            .concat();
+        run(&args)
+    };
+    let probs = |json: &serde_json::Value, name: &str| -> Vec<f64> {
+        let p = json["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["image"].as_str().unwrap().ends_with(name));
+        p.unwrap_or_else(|| panic!("{name} not classified: {json}"))["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (code, stdout, stderr) = predict(&["--json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["predictions"].as_array().unwrap().len(), 3, "{json}");
+    let errors: Vec<&str> =
+        json["errors"].as_array().unwrap().iter().map(|e| e["image"].as_str().unwrap()).collect();
+    assert!(
+        errors.len() == 2 && errors[0].ends_with("d-big.png") && errors[1].ends_with("e-bad.png"),
+        "{errors:?}"
+    );
+    assert!(stderr.contains("d-big.png: the image is 56×56") && stderr.contains("--resize"), "{stderr}");
+    assert!(stderr.lines().last().unwrap().contains("2 of 5 images could not be read"), "{stderr}");
+    // The inverted copy: flagged as a light background; --invert gives the original's answer.
+    let inverted = json["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["image"].as_str().unwrap().ends_with("c-inverted.png"))
+        .unwrap();
+    assert_eq!(inverted["light_background"], true);
+    let original = probs(&json, "a.png");
+    let (_, stdout, _) = predict(&["--json", "--invert", "--resize"]);
+    let again: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for (x, y) in probs(&again, "c-inverted.png").iter().zip(&original) {
+        assert!((x - y).abs() < 1e-6, "{x} {y}");
+    }
+    // --resize brings the 56×56 copy back to the original's pixels, so to its class.
+    let (_, stdout, _) = predict(&["--json", "--resize"]);
+    let resized: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let big = probs(&resized, "d-big.png");
+    let best = |p: &[f64]| (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+    assert_eq!(best(&big), best(&original));
+    // Real test images never get the hint.
+    let (_, text, _) = predict(&["--resize"]);
+    assert!(
+        text.lines().filter(|l| l.contains("light background")).all(|l| l.contains("c-inverted")),
+        "{text}"
+    );
+}

@@ -212,7 +212,7 @@ fn bad_study_files_are_one_line_errors_naming_the_field() {
         "experiment",
         "mlp-lr",
         "--trial",
-        "99",
+        "999",
         "--device",
         "cpu",
         "--data-dir",
@@ -220,7 +220,7 @@ fn bad_study_files_are_one_line_errors_naming_the_field() {
         "--out",
         dir.path().to_str().unwrap(),
     ]);
-    assert!(code == 1 && stderr.contains("no trial 99"), "{stderr}");
+    assert!(code == 1 && stderr.contains("no trial 999"), "{stderr}");
 }
 
 #[test]

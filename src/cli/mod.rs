@@ -56,13 +56,21 @@ enum Command {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Classify 28×28 grayscale images (PNG, …; colour is converted to gray): a light garment on
-    /// a dark ground, as in Fashion-MNIST.
+    /// Classify images (PNG or JPEG; colour is converted to gray): 28×28, or any size with
+    /// --resize; a light garment on a dark ground, as in Fashion-MNIST (--invert otherwise).
     Predict {
+        /// A `model.safetensors` written by `train` (or by `import`).
         #[arg(long, value_name = "FILE")]
         checkpoint: PathBuf,
-        #[arg(required = true, value_name = "IMAGE")]
+        /// Image files, or directories of them.
+        #[arg(required = true, value_name = "IMAGE|DIR")]
         images: Vec<PathBuf>,
+        /// Fit images of any size into 28×28, keeping their proportions.
+        #[arg(long)]
+        resize: bool,
+        /// Invert the gray levels (for a dark garment on a light ground).
+        #[arg(long)]
+        invert: bool,
         /// Show the K most likely classes of each image.
         #[arg(long, default_value_t = 1, value_name = "K")]
         top: usize,
@@ -301,8 +309,12 @@ pub fn run() -> anyhow::Result<()> {
         Command::Eval { checkpoint, split, batch_size, json, device, data } => {
             eval::run(&checkpoint, split, &device, data.data_dir.as_deref(), batch_size, json)
         }
-        Command::Predict { checkpoint, images, top, json, device } => {
-            predict::run(&checkpoint, &images, &device, top, json)
+        Command::Predict { checkpoint, images, resize, invert, top, json, device } => {
+            let prepare = crate::data::image::Prepare { resize, invert };
+            predict::run(
+                &predict::Ask { checkpoint: &checkpoint, images: &images, prepare, top, json },
+                &device,
+            )
         }
         Command::Summary { model } => {
             print!("{}", crate::graph::model::summary(&crate::graph::ModelSpec::load(&model)?)?);
