@@ -7,6 +7,7 @@ mod data;
 mod devices;
 mod eval;
 mod experiment;
+mod import;
 mod predict;
 mod train;
 
@@ -79,6 +80,20 @@ enum Command {
         json: bool,
         #[command(flatten)]
         device: DeviceArgs,
+    },
+    /// Bring in weights trained elsewhere: a safetensors file with Keras's names and layouts or
+    /// PyTorch's, mapped onto one of our models (the mapping is printed) and written as a
+    /// checkpoint that eval and predict read.
+    Import {
+        /// The weights, as `safetensors.numpy.save_file` or `safetensors.torch.save_file` wrote them.
+        #[arg(value_name = "WEIGHTS")]
+        weights: PathBuf,
+        /// The model they belong to: `mlp`, `cnn`, `strong` or a model file (.toml, .json).
+        #[arg(long)]
+        model: String,
+        /// The checkpoint to write (an existing file is refused).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Print a Keras-style summary of a model: layers, output shapes, parameter counts.
     Summary {
@@ -316,6 +331,7 @@ pub fn run() -> anyhow::Result<()> {
                 &device,
             )
         }
+        Command::Import { weights, model, out } => import::run(&weights, &model, &out),
         Command::Summary { model } => {
             print!("{}", crate::graph::model::summary(&crate::graph::ModelSpec::load(&model)?)?);
             Ok(())

@@ -48,31 +48,15 @@ fn bytes(v: &[f32]) -> Vec<u8> {
 impl Checkpoint {
     /// Serializes and writes atomically: a crash never leaves a half-written file in place.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let mut names = Vec::new();
-        let mut buffers = Vec::new();
-        for (name, shape, values) in &self.weights {
-            names.push((name.clone(), shape.clone()));
-            buffers.push(bytes(values));
-        }
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+            self.weights.iter().map(|(n, s, v)| (n.clone(), s.clone(), bytes(v))).collect();
         let mut slot_names: Vec<&String> = self.slots.keys().collect();
         slot_names.sort();
         for name in slot_names {
             let v = &self.slots[name];
-            names.push((format!("optimizer/{name}"), vec![v.len()]));
-            buffers.push(bytes(v));
+            tensors.push((format!("optimizer/{name}"), vec![v.len()], bytes(v)));
         }
-        let views: Vec<(String, TensorView)> = names
-            .into_iter()
-            .zip(&buffers)
-            .map(|((name, shape), data)| Ok((name, TensorView::new(Dtype::F32, shape, data)?)))
-            .collect::<Result<_, safetensors::SafeTensorError>>()?;
         let mut metadata = HashMap::from([
-            ("format".to_string(), FORMAT.to_string()),
-            ("build".to_string(), crate::BUILD.to_string()),
-            (
-                "layout".to_string(),
-                "keras: dense kernels (in, out), conv kernels (kh, kw, in, out)".to_string(),
-            ),
             ("spec".to_string(), serde_json::to_string(&self.spec)?),
             ("optimizer".to_string(), serde_json::to_string(&self.optimizer)?),
             ("schedule".to_string(), serde_json::to_string(&self.schedule)?),
@@ -89,10 +73,7 @@ impl Checkpoint {
         if let Some(d) = &self.data {
             metadata.insert("data".to_string(), serde_json::to_string(d)?);
         }
-        let tensors: Vec<(&str, &Vec<u8>)> = views.iter().map(|(n, _)| n.as_str()).zip(&buffers).collect();
-        metadata.insert("checksum".to_string(), checksum(tensors.into_iter(), Some(&metadata)));
-        let data = safetensors::serialize(views, Some(metadata))?;
-        write_atomic(path, &data)
+        write_atomic(path, &serialize(tensors, metadata)?)
     }
 
     /// Reads a checkpoint to train on from; any problem is one line naming the file.
@@ -172,6 +153,39 @@ impl Model {
     pub fn values(&self) -> Vec<Vec<f32>> {
         self.weights.iter().map(|(_, _, v)| v.clone()).collect()
     }
+
+    /// Writes the model alone, without training state — what `import` makes: `eval` and
+    /// `predict` read it, `--resume` says it has nothing to resume. `source` says where the
+    /// weights came from.
+    pub fn save(&self, path: &Path, source: &str) -> anyhow::Result<()> {
+        let tensors = self.weights.iter().map(|(n, s, v)| (n.clone(), s.clone(), bytes(v))).collect();
+        let metadata = HashMap::from([
+            ("spec".to_string(), serde_json::to_string(&self.spec)?),
+            ("imported_from".to_string(), source.to_string()),
+        ]);
+        write_atomic(path, &serialize(tensors, metadata)?)
+    }
+}
+
+/// A checkpoint file's bytes: the tensors, and the metadata with the format, the layout, the
+/// build and the checksum over both added.
+fn serialize(
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    mut metadata: HashMap<String, String>,
+) -> anyhow::Result<Vec<u8>> {
+    metadata.insert("format".to_string(), FORMAT.to_string());
+    metadata.insert("build".to_string(), crate::BUILD.to_string());
+    metadata.insert(
+        "layout".to_string(),
+        "keras: dense kernels (in, out), conv kernels (kh, kw, in, out)".to_string(),
+    );
+    let sum = checksum(tensors.iter().map(|(n, _, d)| (n.as_str(), d)), Some(&metadata));
+    metadata.insert("checksum".to_string(), sum);
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, shape, data)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), data)?)))
+        .collect::<Result<_, safetensors::SafeTensorError>>()?;
+    Ok(safetensors::serialize(views, Some(metadata))?)
 }
 
 /// The model, the metadata and the optimizer slots of a checkpoint file, checked: the format,

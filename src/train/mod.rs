@@ -5,6 +5,7 @@
 //! records, a few times per epoch, for the progress bar.
 
 pub mod checkpoint;
+pub mod import;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
