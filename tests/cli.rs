@@ -110,10 +110,7 @@ fn a_training_run_leaves_its_files_and_they_serve_eval_predict_and_resume() {
         assert!(png_size(&out.join(format!("confusion_{split}.png"))).0 >= 800);
     }
     let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
-    assert_eq!(
-        history.lines().next().unwrap(),
-        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds"
-    );
+    assert_eq!(history.lines().next().unwrap(), "epoch,loss,accuracy,val_loss,val_accuracy,seconds");
     assert_eq!(history.lines().count(), 2);
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -737,4 +734,48 @@ fn predict_reads_directories_resizes_inverts_and_goes_on_past_a_bad_image() {
         text.lines().filter(|l| l.contains("light background")).all(|l| l.contains("c-inverted")),
         "{text}"
     );
+}
+
+/// Every argument of every command has a description in `-h`, and the presets are listed.
+#[test]
+fn every_argument_is_described_and_the_presets_are_listed() {
+    let (_, top, _) = run(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 13, "{commands:?}");
+    for c in &commands {
+        let (code, help, _) = run(&[c, "-h"]);
+        assert_eq!(code, 0, "{c}");
+        for line in help.lines() {
+            let t = line.trim_start();
+            if !(t.starts_with('-') || t.starts_with('<')) {
+                continue;
+            }
+            // `--flag <VALUE>  description`: something after the flag and its value.
+            let rest = t.split("  ").skip(1).map(str::trim).find(|p| !p.is_empty()).unwrap_or("");
+            assert!(!rest.is_empty() && !rest.starts_with('['), "{c}: `{t}` has no description");
+        }
+    }
+    let (code, models, _) = run(&["models"]);
+    assert_eq!(code, 0);
+    for name in ["mlp", "cnn", "strong"] {
+        assert!(models.lines().any(|l| l.starts_with(name)), "{models}");
+        let (_, help, _) = run(&["train", "--help"]);
+        assert!(help.contains("strong") && help.contains("plateau"), "train --help");
+    }
+    let (code, script, _) = run(&["completions", "bash"]);
+    assert!(code == 0 && script.contains("gpu-fmnist") && script.contains("--lr-schedule"), "{script}");
+    // --json outputs parse.
+    let (_, data, _) = run(&["data", "--data-dir", SAMPLE, "--json"]);
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data["train"]["images"], 1800);
+    let (_, devices, _) = run(&["devices", "--json"]);
+    let devices: serde_json::Value = serde_json::from_str(&devices).unwrap();
+    assert!(devices["adapters"].is_array(), "{devices}");
 }

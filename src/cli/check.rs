@@ -3,7 +3,13 @@
 use crate::check::{cases, check_case, Size};
 use crate::gpu::{DeviceKind, Executor};
 
-pub fn run(device: DeviceKind, adapter: Option<&str>, seed: u64, quick: bool) -> anyhow::Result<()> {
+pub fn run(
+    device: DeviceKind,
+    adapter: Option<&str>,
+    seed: u64,
+    quick: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let kind = if device == DeviceKind::Auto { DeviceKind::Auto } else { device };
     anyhow::ensure!(
         kind != DeviceKind::Cpu,
@@ -15,13 +21,19 @@ pub fn run(device: DeviceKind, adapter: Option<&str>, seed: u64, quick: bool) ->
             "no GPU adapter to check ({line}); try --device vulkan (lavapipe) or see `gpu-fmnist devices`"
         )
     };
-    println!("{line}");
-    println!("seed {seed}{}; tolerance |gpu − ref| ≤ 1e-5 + 1e-4·|ref| + 2·√K·2⁻²⁴·Σ|terms|, exact where no rounding happens", if quick { ", quick" } else { "" });
-    println!();
-    println!(
+    let say = |text: String| {
+        if !json {
+            println!("{text}");
+        }
+    };
+    let mut rows = Vec::new();
+    say(line.clone());
+    say(format!("seed {seed}{}; tolerance |gpu − ref| ≤ 1e-5 + 1e-4·|ref| + 2·√K·2⁻²⁴·Σ|terms|, exact where no rounding happens", if quick { ", quick" } else { "" }));
+    say(String::new());
+    say(format!(
         "{:<13} {:<16} {:<44} {:<12} {:>10} {:>10}  result",
         "op", "direction", "shape", "output", "max abs", "max rel"
-    );
+    ));
     let size = if quick { Size::Quick } else { Size::Full };
     let (mut passed, mut failed) = (0, 0);
     for case in cases(seed, size) {
@@ -36,14 +48,28 @@ pub fn run(device: DeviceKind, adapter: Option<&str>, seed: u64, quick: bool) ->
                     format!("FAIL at [{i}]: gpu {gpu:e}, ref {reference:e}, allowed ±{allowed:.1e}")
                 }
             };
-            println!(
+            say(format!(
                 "{:<13} {:<16} {:<44} {:<12} {:>10.2e} {:>10.2e}  {result}",
                 v.op, v.direction, v.shape, v.output, v.max_abs, v.max_rel
-            );
+            ));
+            rows.push(serde_json::json!({
+                "op": v.op,
+                "direction": v.direction,
+                "shape": v.shape,
+                "output": v.output,
+                "max_abs": v.max_abs,
+                "max_rel": v.max_rel,
+                "passed": v.first_failure.is_none(),
+                "result": result,
+            }));
         }
     }
-    println!();
-    println!("{passed} passed, {failed} failed");
+    say(String::new());
+    say(format!("{passed} passed, {failed} failed"));
+    if json {
+        let out = serde_json::json!({ "device": line, "seed": seed, "quick": quick, "passed": passed, "failed": failed, "cases": rows });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
     anyhow::ensure!(failed == 0, "{failed} of {} comparisons failed (seed {seed})", passed + failed);
     Ok(())
 }

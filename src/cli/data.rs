@@ -4,13 +4,32 @@ use std::path::Path;
 
 use crate::data::{FashionMnist, CLASSES, CLASS_NAMES};
 
-pub fn run(data_dir: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(data_dir: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let ds = FashionMnist::load(data_dir)?;
+    let splits = [("train", &ds.train), ("val", &ds.val), ("test", &ds.test)];
+    if json {
+        let mut out = serde_json::json!({
+            "dir": ds.dir.display().to_string(),
+            "validation_rule": ds.validation_rule,
+            "hash": ds.identity().hash,
+            "classes": CLASS_NAMES,
+        });
+        for (name, split) in splits {
+            let (mean, std) = split.pixel_mean_std();
+            out[name] = serde_json::json!({
+                "images": split.len(),
+                "class_counts": split.class_counts(),
+                "pixel_mean": mean,
+                "pixel_std": std,
+            });
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     println!("Fashion-MNIST in {}", ds.dir.display());
     println!("validation set: {}", ds.validation_rule);
     println!("content hash: {} (runs and experiment records carry it)", ds.identity().hash);
     println!();
-    let splits = [("train", &ds.train), ("val", &ds.val), ("test", &ds.test)];
     print!("{:<14}", "class");
     for (name, _) in splits {
         print!("{name:>8}");

@@ -2,9 +2,41 @@
 
 use crate::gpu::{list_adapters, DeviceKind};
 
-pub fn run(kind: DeviceKind) -> anyhow::Result<()> {
+pub fn run(kind: DeviceKind, json: bool) -> anyhow::Result<()> {
     crate::gpu::context::check_backend_env()?;
     let adapters = list_adapters(kind);
+    if json {
+        let list: Vec<serde_json::Value> = adapters
+            .iter()
+            .map(|a| {
+                let (info, l, f) = (&a.info, &a.limits, a.features);
+                serde_json::json!({
+                    "name": info.name,
+                    "backend": format!("{:?}", info.backend).to_lowercase(),
+                    "device_type": format!("{:?}", info.device_type),
+                    "hardware": a.is_hardware(),
+                    "vendor": info.vendor,
+                    "device": info.device,
+                    "driver": info.driver,
+                    "driver_info": info.driver_info,
+                    "max_compute_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+                    "max_compute_workgroup_storage_size": l.max_compute_workgroup_storage_size,
+                    "max_storage_buffers_per_shader_stage": l.max_storage_buffers_per_shader_stage,
+                    "max_storage_buffer_binding_size": l.max_storage_buffer_binding_size,
+                    "max_buffer_size": l.max_buffer_size,
+                    "timestamp_queries": f.contains(wgpu::Features::TIMESTAMP_QUERY),
+                    "subgroups": f.contains(wgpu::Features::SUBGROUP),
+                    "f16": f.contains(wgpu::Features::SHADER_F16),
+                })
+            })
+            .collect();
+        let auto = adapters.iter().position(|a| a.is_hardware());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "adapters": list, "auto_picks": auto }))?
+        );
+        return Ok(());
+    }
     if adapters.is_empty() {
         println!("no GPU adapters found (the `cpu` device needs none; for Vulkan on Debian: sudo apt-get install mesa-vulkan-drivers libvulkan1)");
         return Ok(());

@@ -64,6 +64,8 @@ pub struct ExperimentArgs {
 struct Lines {
     start: Instant,
     done: Mutex<usize>,
+    /// Of those done, the ones kept or copied rather than trained.
+    reused: Mutex<usize>,
     total: usize,
 }
 
@@ -72,24 +74,31 @@ impl Events for Lines {
         let mut done = self.done.lock().expect("no panics hold it");
         *done += 1;
         let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.2}%", 100.0 * v));
+        // The rest of the trials counted at the start, at this command's pace (trials copied or
+        // kept count as done; a second round of seeds may add more).
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let trained = *done - *self.reused.lock().expect("no panics hold it");
+        let eta = match self.total.saturating_sub(*done) {
+            0 => String::new(),
+            left if trained > 0 => format!(
+                ", about {:.0} min to go for {left} more",
+                elapsed / trained as f64 * left as f64 / 60.0
+            ),
+            _ => String::new(),
+        };
         let how = match &r.failed {
             Some(why) => format!("failed to train ({why})"),
             None => format!("val {}, test {}", pct(r.val_accuracy), pct(r.test_accuracy)),
         };
         println!(
-            "[{}/{}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s)",
-            *done,
-            self.total,
-            t.index,
-            t.setting,
-            t.seed,
-            r.train_seconds,
-            self.start.elapsed().as_secs_f64()
+            "[{}/{}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s{})",
+            *done, self.total, t.index, t.setting, t.seed, r.train_seconds, elapsed, eta
         );
     }
 
     fn trial_twin(&self, study: &str, t: &Trial, twin: &str) {
         *self.done.lock().expect("no panics hold it") += 1;
+        *self.reused.lock().expect("no panics hold it") += 1;
         println!(
             "{study} trial {} ({}, seed {}): the same run finished in {twin}, copied",
             t.index, t.setting, t.seed
@@ -98,6 +107,7 @@ impl Events for Lines {
 
     fn trial_skipped(&self, study: &str, t: &Trial) {
         *self.done.lock().expect("no panics hold it") += 1;
+        *self.reused.lock().expect("no panics hold it") += 1;
         println!("{study} trial {} ({}, seed {}): finished before, kept", t.index, t.setting, t.seed);
     }
 }
@@ -188,7 +198,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     if figures_only {
-        let events = Lines { start: Instant::now(), done: Mutex::new(0), total: 2 };
+        let events = Lines { start: Instant::now(), done: Mutex::new(0), reused: Mutex::new(0), total: 2 };
         let dir = figures::write(&runner, &events)?;
         println!("wrote {}", dir.join("FIGURES.md").display());
         return Ok(());
@@ -198,7 +208,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         None => studies.iter().map(|s| s.trials(&overrides).len()).sum(),
     };
     // (A study with `auto` seeds may run a second round past this count.)
-    let events = Lines { start: Instant::now(), done: Mutex::new(0), total };
+    let events = Lines { start: Instant::now(), done: Mutex::new(0), reused: Mutex::new(0), total };
     super::stop_on_signals();
     for s in &studies {
         runner.run(s, a.trial, &events).map_err(|e| match e.downcast_ref::<crate::train::Interrupted>() {

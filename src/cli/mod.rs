@@ -29,8 +29,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Train a model (the report's `mlp` or `cnn`, or a TOML/JSON file) and write a run
-    /// directory: checkpoint, history, metrics, curves, confusion matrices, summary.
+    /// Train a model (a preset — the report's `mlp` or `cnn`, or `strong` — or a TOML/JSON file)
+    /// and write a run directory: checkpoint, history, metrics, curves, confusion matrices,
+    /// summary.
     Train {
         #[command(flatten)]
         args: TrainArgs,
@@ -44,6 +45,7 @@ enum Command {
         /// A `model.safetensors` written by `train`.
         #[arg(long, value_name = "FILE")]
         checkpoint: PathBuf,
+        /// The split to evaluate (`val`: the first 5,000 training images, as in the report).
         #[arg(long, value_enum, default_value_t = SplitName::Test)]
         split: SplitName,
         /// Images per batch (only speed depends on it).
@@ -97,12 +99,28 @@ enum Command {
     },
     /// Print a Keras-style summary of a model: layers, output shapes, parameter counts.
     Summary {
-        /// `mlp`, `cnn`, or a model file (.toml or .json).
+        /// `mlp`, `cnn`, `strong` (see `models`), or a model file (.toml or .json).
         #[arg(long, default_value = "mlp")]
         model: String,
     },
-    /// Find Fashion-MNIST, validate it, and print its splits, class counts and pixel statistics.
-    Data(DataDirArg),
+    /// List the preset models, each with its parameters and what it is.
+    Models,
+    /// Find Fashion-MNIST, validate it, and print its splits, class counts, pixel statistics and
+    /// content hash.
+    Data {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell's completion script for gpu-fmnist (e.g. `gpu-fmnist completions bash >
+    /// ~/.local/share/bash-completion/completions/gpu-fmnist`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Write a PNG grid of training images as augmentation changes them in successive epochs:
     /// what the model sees.
     AugmentPreview(augment::AugmentPreviewArgs),
@@ -111,7 +129,9 @@ enum Command {
     /// Run every kernel on the GPU and on the CPU reference with the same random inputs, and
     /// print how far apart they are; exits non-zero if any output is out of tolerance.
     Check(CheckArgs),
-    /// Time the kernels on the GPU against the CPU reference (medians, side by side), as markdown.
+    /// Time training as a user meets it — a whole epoch on the CPU path and on the GPU adapter,
+    /// and (unless --no-peers) PyTorch's and Keras's side by side — plus every kernel on the GPU
+    /// against the CPU reference; markdown tables (medians).
     Bench(BenchArgs),
     /// Run the report's hyperparameter studies (or your own study files), each trial a training
     /// run, and give each claim a verdict; `experiment figures` redraws the report's figures.
@@ -128,14 +148,15 @@ pub struct BenchArgs {
     /// Training steps per timed run.
     #[arg(long, default_value_t = 50)]
     steps: usize,
-    /// Thread counts to time the CPU paths at (ours and the peers'), e.g. `1,2`.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 2])]
+    /// Thread counts to time the CPU paths at (ours and the peers'), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_name = "N,M,…")]
     threads: Vec<usize>,
-    /// Models to time: `mlp`, `cnn` or model files (the peers know only the first two).
+    /// Models to time, comma-separated: `mlp`, `cnn`, `strong` or model files (the peers know
+    /// only mlp and cnn).
     #[arg(long, value_delimiter = ',', default_values_t = ["mlp".to_string(), "cnn".to_string()])]
     model: Vec<String>,
-    /// Batch sizes to time the training step at, e.g. `32,256`.
-    #[arg(long, value_delimiter = ',', default_values_t = [32])]
+    /// Batch sizes to time the training step at, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [32], value_name = "N,M,…")]
     batch: Vec<usize>,
     /// Do not time the peers (PyTorch and Keras, through benches/peers.py).
     #[arg(long)]
@@ -173,6 +194,9 @@ struct CheckArgs {
     /// Fewer, smaller shapes: a few seconds.
     #[arg(long)]
     quick: bool,
+    /// Print every comparison as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where the data set is: `--data-dir`, else `$GPU_FMNIST_DATA`, else `./data/fashion-mnist`,
@@ -191,10 +215,10 @@ pub struct TrainArgs {
     /// learning rate and epochs), or a model file (.toml or .json) [default: mlp].
     #[arg(long)]
     model: Option<String>,
-    /// Passes over the training set.
+    /// Passes over the training set [default: the model's: 13 for mlp, 10 for cnn, 15 for strong].
     #[arg(long)]
     epochs: Option<usize>,
-    /// Images per step (Keras's default: 32).
+    /// Images per step [default: the model's; Keras's 32 for mlp and cnn].
     #[arg(long)]
     batch_size: Option<usize>,
     /// `sgd`, `adam` or `adamw` (Adam with decoupled weight decay 0.004), with Keras's
@@ -205,18 +229,20 @@ pub struct TrainArgs {
     /// lr·weight_decay of itself.
     #[arg(long)]
     weight_decay: Option<f32>,
-    /// Learning rate.
+    /// Learning rate [default: the model's].
     #[arg(long)]
     lr: Option<f32>,
-    /// SGD momentum.
+    /// SGD's momentum, in [0, 1) [default: the model's; 0 for mlp].
     #[arg(long)]
     momentum: Option<f32>,
     /// SGD with Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
     /// Learning-rate schedule over the run: `constant`, `cosine[:warmup=E][,alpha=A]` (warm-up
-    /// from 0 over E epochs, then a half cosine down to A × lr at the last step), or
-    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs). A model file's
+    /// from 0 over E epochs, then a half cosine down to A × lr at the last step),
+    /// `exponential:rate=R[,every=E][,staircase]` (× R every E epochs), or
+    /// `plateau[:factor=F,patience=P,min_lr=M,cooldown=C]` (× F after P epochs without a better
+    /// validation loss, Keras's ReduceLROnPlateau) [default: the model's]. A model file's
     /// `[training.schedule]` takes Keras's own schedule configurations.
     #[arg(long, value_name = "SCHEDULE")]
     lr_schedule: Option<String>,
@@ -240,7 +266,8 @@ pub struct TrainArgs {
     /// best.safetensors beside the last checkpoint.
     #[arg(long)]
     save_best: bool,
-    /// Seeds the initial weights, the shuffles and the dropout masks (default 1).
+    /// Seeds the initial weights, the shuffles and the dropout masks [default: 1; with --resume,
+    /// the checkpoint's].
     #[arg(long)]
     seed: Option<u64>,
     /// The run directory [default: runs/<model>-<timestamp>, made unique; with --resume, the
@@ -279,8 +306,8 @@ const MAX_THREADS_PER_CORE: usize = 4;
 pub struct DeviceArgs {
     #[command(flatten)]
     pub pick: AdapterArgs,
-    /// CPU path: threads for the large products (default: every core; results are the same
-    /// whatever the count).
+    /// CPU path: threads for the large products, at most 4 per core; results are the same
+    /// whatever the count [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 }
@@ -312,6 +339,9 @@ impl DeviceArgs {
 
 #[derive(Debug, Args)]
 struct DevicesArgs {
+    /// Print them as JSON.
+    #[arg(long)]
+    json: bool,
     /// Only list adapters of this backend (`auto` and `cpu` list all; `$WGPU_BACKEND` narrows them).
     #[arg(long, value_enum, default_value_t = DeviceKind::Auto)]
     device: DeviceKind,
@@ -336,13 +366,22 @@ pub fn run() -> anyhow::Result<()> {
             print!("{}", crate::graph::model::summary(&crate::graph::ModelSpec::load(&model)?)?);
             Ok(())
         }
-        Command::Data(args) => data::run(args.data_dir.as_deref()),
+        Command::Models => {
+            print!("{}", crate::graph::model::presets_table()?);
+            Ok(())
+        }
+        Command::Data { data, json } => data::run(data.data_dir.as_deref(), json),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "gpu-fmnist", &mut std::io::stdout());
+            Ok(())
+        }
         Command::AugmentPreview(args) => augment::run(&args),
-        Command::Devices(args) => devices::run(args.device),
+        Command::Devices(args) => devices::run(args.device, args.json),
         Command::Bench(args) => bench::run(&args),
         Command::Experiment(args) => experiment::run(&args),
         Command::Check(args) => {
-            check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick)
+            check::run(args.device.device, args.device.adapter.as_deref(), args.seed, args.quick, args.json)
         }
     }
 }

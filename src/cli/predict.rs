@@ -49,6 +49,9 @@ pub fn run(ask: &Ask, device: &DeviceArgs) -> anyhow::Result<()> {
             Err(e) => failed.push((path, format!("{e:#}"))),
         }
     }
+    if let ([], [(_, only)]) = (good.as_slice(), failed.as_slice()) {
+        anyhow::bail!("{only}");
+    }
     let (executor, line) = device.open(None)?;
     eprintln!("{line}");
     for (_, e) in &failed {

@@ -1,6 +1,8 @@
 //! `gpu-fmnist train`: train a model, show progress, and leave a run directory behind.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,42 +13,127 @@ use crate::report;
 use crate::train::{Checkpoint, EpochRow, Interrupted, Progress, TrainConfig, Trainer};
 use std::sync::atomic::Ordering;
 
-/// A progress bar per epoch, and Keras's one line per epoch when it ends.
+/// Progress: on a terminal a bar per epoch, at most 80 columns, with an ETA for the whole run;
+/// elsewhere (a log) a line every [`LOG_EVERY`] saying where the epoch is; and Keras's one line
+/// per epoch when it ends.
 struct Bar {
     bar: Option<ProgressBar>,
     epochs: usize,
     epoch: usize,
+    steps: usize,
+    /// Steps done by this process, and when it started them: the run's ETA.
+    run_steps: usize,
+    started: Instant,
+    /// The epoch's steps at the last progress report (to count the run's steps).
+    done: usize,
+    terminal: bool,
+    last_line: Instant,
 }
+
+/// How often a run whose progress goes to a log says where it is.
+const LOG_EVERY: Duration = Duration::from_secs(30);
+
+impl Bar {
+    fn new(epochs: usize) -> Bar {
+        Bar {
+            bar: None,
+            epochs,
+            epoch: 0,
+            steps: 0,
+            run_steps: 0,
+            started: Instant::now(),
+            done: 0,
+            terminal: std::io::stderr().is_terminal(),
+            last_line: Instant::now(),
+        }
+    }
+
+    /// Seconds left in the whole run, from its pace so far (None before the first steps).
+    fn eta(&self) -> Option<f64> {
+        let left = (self.steps - self.done.min(self.steps)) + (self.epochs - self.epoch) * self.steps;
+        (self.run_steps > 0)
+            .then(|| self.started.elapsed().as_secs_f64() / self.run_steps as f64 * left as f64)
+    }
+
+    /// Takes the bar off the terminal (before an error message, so it starts its own line).
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `1h02m`, `4m05s`, `12s`.
+fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The bar's message: the running loss and accuracy and the run's ETA, kept short enough that
+/// `Epoch E/N [bar] step/steps message` fits 80 columns.
+fn bar_message(loss: f64, accuracy: f64, eta: Option<f64>) -> String {
+    let eta = eta.map_or("…".to_string(), duration);
+    format!("loss {loss:.3} acc {:.2}% ETA {eta}", 100.0 * accuracy)
+}
+
+/// The bar's template: `Epoch E/N` (prefix), a 12-column bar, the steps, the message.
+const BAR_TEMPLATE: &str = "{prefix} [{bar:12}] {pos}/{len} {msg}";
 
 impl Progress for Bar {
     fn epoch_start(&mut self, epoch: usize, epochs: usize, steps: usize) {
+        (self.epoch, self.epochs, self.steps, self.done) = (epoch, epochs, steps, 0);
+        if !self.terminal {
+            return;
+        }
         let bar = ProgressBar::new(steps as u64);
         bar.set_style(
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} steps, ETA {eta}")
-                .unwrap()
-                .progress_chars("=> "),
+            ProgressStyle::with_template(BAR_TEMPLATE).expect("a valid template").progress_chars("=> "),
         );
-        bar.set_message(format!("Epoch {epoch}/{epochs}"));
-        (self.epoch, self.epochs, self.bar) = (epoch, epochs, Some(bar));
+        bar.set_prefix(format!("Epoch {epoch}/{epochs}"));
+        bar.set_message(bar_message(f64::NAN, f64::NAN, self.eta()));
+        self.bar = Some(bar);
     }
 
-    fn steps(&mut self, done: usize, loss: f64, accuracy: f64, images_per_second: f64) {
+    fn steps(&mut self, done: usize, loss: f64, accuracy: f64, _images_per_second: f64) {
+        self.run_steps += done.saturating_sub(self.done);
+        self.done = done;
+        let eta = self.eta();
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
-            bar.set_message(format!(
-                "Epoch {}/{} loss {loss:.4} accuracy {accuracy:.4} {images_per_second:.0} img/s",
-                self.epoch, self.epochs
+            bar.set_message(bar_message(loss, accuracy, eta));
+        } else if !self.terminal && self.last_line.elapsed() >= LOG_EVERY {
+            self.last_line = Instant::now();
+            say(&format!(
+                "Epoch {}/{}: step {done}/{}, loss {loss:.4}, accuracy {:.2}%, ETA {} for the run",
+                self.epoch,
+                self.epochs,
+                self.steps,
+                100.0 * accuracy,
+                eta.map_or("…".to_string(), duration)
             ));
         }
     }
 
     fn epoch_end(&mut self, r: &EpochRow) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        self.run_steps += self.steps.saturating_sub(self.done);
+        self.done = self.steps;
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.steps as u64);
         }
+        self.clear();
         say(&format!(
-            "Epoch {}/{}: {:.1}s, loss {:.4}, accuracy {:.4}, val_loss {:.4}, val_accuracy {:.4}",
-            r.epoch, self.epochs, r.seconds, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy
+            "Epoch {}/{}: {:.1}s, loss {:.4}, accuracy {:.2}%, val_loss {:.4}, val_accuracy {:.2}%",
+            r.epoch,
+            self.epochs,
+            r.seconds,
+            r.train_loss,
+            100.0 * r.train_accuracy,
+            r.val_loss,
+            100.0 * r.val_accuracy
         ));
     }
 }
@@ -262,9 +349,9 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     say(&device_line);
     say(&format!(
         "data: {} train, {} validation, {} test images from {}",
-        data.train.len(),
-        data.val.len(),
-        data.test.len(),
+        crate::graph::model::group(data.train.len()),
+        crate::graph::model::group(data.val.len()),
+        crate::graph::model::group(data.test.len()),
         data.dir.display()
     ));
     let params = config.spec.parameters()?;
@@ -289,14 +376,12 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     if let Some(c) = &resume {
         say(&format!("resuming after epoch {} (step {})", c.epoch, c.step));
     }
-    let mut bar = Bar { bar: None, epochs: config.epochs, epoch: 0 };
+    let mut bar = Bar::new(config.epochs);
     super::stop_on_signals();
     let provenance = report::Provenance::new(data.identity(), std::env::args().collect::<Vec<_>>().join(" "));
     let done = report::fit(&mut trainer, &executor, device.pick.device, &out, &mut bar, &provenance)
         .map_err(|e| {
-            if let Some(bar) = bar.bar.take() {
-                bar.abandon();
-            }
+            bar.clear();
             // A run that ends before it saved anything leaves no directory behind.
             let removed = made && std::fs::remove_dir(&out).is_ok();
             let nothing = if removed {
@@ -326,9 +411,9 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
             anyhow::anyhow!("{e:#}{nothing}")
         })?;
     say(&format!(
-        "test: loss {:.4}, accuracy {:.4} ({} images)",
+        "test: loss {:.4}, accuracy {:.2}% ({} images)",
         done.test.loss,
-        done.test.accuracy,
+        100.0 * done.test.accuracy,
         crate::graph::model::group(done.test.images)
     ));
     say(&format!(
@@ -369,4 +454,34 @@ fn resume_command(
         cmd += &format!(" --subset {n}");
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bar as indicatif lays it out, with the widest values a run can show, fits 80
+    /// columns; the log line says where the epoch and the run are.
+    #[test]
+    fn the_progress_bar_fits_80_columns() {
+        let prefix = "Epoch 10000/10000";
+        let message = bar_message(12.3456, 0.9999, Some(359_999.0));
+        let line = BAR_TEMPLATE
+            .replace("{prefix}", prefix)
+            .replace("{bar:12}", &"=".repeat(12))
+            .replace("{pos}/{len}", "99999/99999")
+            .replace("{msg}", &message);
+        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+        assert_eq!(duration(59.4), "59s");
+        assert_eq!(duration(245.0), "4m05s");
+        assert_eq!(duration(3720.0), "1h02m");
+        let mut bar = Bar::new(3);
+        bar.terminal = true;
+        bar.epoch_start(1, 3, 100);
+        bar.steps(50, 0.5, 0.8, 0.0);
+        // Half an epoch of three done: five half-epochs are left.
+        let eta = bar.eta().unwrap();
+        let per_half = bar.started.elapsed().as_secs_f64();
+        assert!(eta <= 5.0 * per_half + 1e-9 && eta > 0.0, "{eta} {per_half}");
+    }
 }

@@ -204,19 +204,20 @@ pub fn read_history(path: &Path) -> anyhow::Result<Vec<EpochRow>> {
     let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |name: &str| {
+    // Keras's names (`loss`, `accuracy`), or those of builds before them.
+    let col = |names: &[&str]| {
         header
             .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| anyhow::anyhow!("{}: no column `{name}`", path.display()))
+            .position(|h| names.contains(h))
+            .ok_or_else(|| anyhow::anyhow!("{}: no column `{}`", path.display(), names[0]))
     };
     let cols = [
-        col("epoch")?,
-        col("train_loss")?,
-        col("train_accuracy")?,
-        col("val_loss")?,
-        col("val_accuracy")?,
-        col("seconds")?,
+        col(&["epoch"])?,
+        col(&["loss", "train_loss"])?,
+        col(&["accuracy", "train_accuracy"])?,
+        col(&["val_loss"])?,
+        col(&["val_accuracy"])?,
+        col(&["seconds"])?,
     ];
     lines
         .filter(|l| !l.trim().is_empty())

@@ -358,22 +358,18 @@ pub struct Resolved {
 }
 
 impl ModelSpec {
-    /// A built-in model: `mlp` or `cnn` (the report's), or a TOML/JSON file.
+    /// A preset ([`PRESETS`]: `mlp`, `cnn`, `strong`), or a TOML/JSON file.
     pub fn load(name_or_path: &str) -> anyhow::Result<ModelSpec> {
-        match name_or_path {
-            "mlp" => Ok(mlp()),
-            "cnn" => Ok(cnn()),
-            "strong" => Ok(strong()),
-            path => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("{path}: {e} (a model is `mlp`, `cnn`, `strong`, or a .toml/.json file)")
-                })?;
-                let json = Path::new(path).extension().is_some_and(|e| e == "json");
-                let stem =
-                    Path::new(path).file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
-                ModelSpec::parse(&text, json, &stem).map_err(|e| anyhow::anyhow!("{path}: {e}"))
-            }
+        if let Some((_, preset, _)) = PRESETS.iter().find(|(n, _, _)| *n == name_or_path) {
+            return Ok(preset());
         }
+        let path = name_or_path;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("{path}: {e} (a model is `mlp`, `cnn`, `strong`, or a .toml/.json file)")
+        })?;
+        let json = Path::new(path).extension().is_some_and(|e| e == "json");
+        let stem = Path::new(path).file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        ModelSpec::parse(&text, json, &stem).map_err(|e| anyhow::anyhow!("{path}: {e}"))
     }
 
     /// A model file's text (TOML, or JSON when `json`), checked: every layer's shapes resolve.
@@ -546,6 +542,32 @@ pub fn mlp() -> ModelSpec {
             save_best: false,
         },
     }
+}
+
+/// A preset: its name, the function that builds it, and what it is in one line.
+pub type Preset = (&'static str, fn() -> ModelSpec, &'static str);
+
+/// The preset models (`gpu-fmnist models`).
+pub const PRESETS: [Preset; 3] = [
+    ("mlp", mlp, "the report's MLP: BatchNorm, Dense 350 → 80 (ReLU, dropout 0.1/0.2, L2 1e-6), softmax; SGD 0.1"),
+    ("cnn", cnn, "the report's CNN: Conv 64 4×4 → max pool 4 → Conv 64 4×4 → max pool 2 → dropout 0.6 → Dense 256 → 84; Adam"),
+    ("strong", strong, "past the report: Conv-BN-ReLU blocks (32, 64, 128, 128), Dense 256; AdamW, cosine schedule, mirrored images"),
+];
+
+/// `gpu-fmnist models`: each preset with its parameters, epochs, batch and what it is.
+pub fn presets_table() -> anyhow::Result<String> {
+    let mut out =
+        format!("{:<7} {:>10}  {:>6}  {:>5}  what it is\n", "model", "parameters", "epochs", "batch");
+    for (name, preset, what) in PRESETS {
+        let spec = preset();
+        out += &format!(
+            "{name:<7} {:>10}  {:>6}  {:>5}  {what}\n",
+            group(spec.parameters()?),
+            spec.training.epochs,
+            spec.training.batch_size
+        );
+    }
+    Ok(out)
 }
 
 /// The report's CNN: 10 epochs of Adam at 0.001.

@@ -24,9 +24,10 @@ fn register_font() {
     });
 }
 
-/// `history.csv`: one line per epoch.
+/// `history.csv`: one line per epoch, with Keras's CSVLogger's names for what it means the same
+/// (`loss` and `accuracy`: running means over the epoch in training mode), and the seconds.
 pub fn history_csv(rows: &[EpochRow]) -> String {
-    let mut s = String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds\n");
+    let mut s = String::from("epoch,loss,accuracy,val_loss,val_accuracy,seconds\n");
     for r in rows {
         s += &format!(
             "{},{:.6},{:.6},{:.6},{:.6},{:.3}\n",
