@@ -1,5 +1,6 @@
-//! Bakes the git commit the binary is built from (with `-dirty` when tracked files differ from
-//! it) into `GPU_FMNIST_COMMIT`, so that every run can say which build made it.
+//! Bakes the git commit the binary is built from (with `-dirty` when a tracked file that goes
+//! into the binary differs from it) into `GPU_FMNIST_COMMIT`, so that every run can say which
+//! build made it.
 
 use std::process::Command;
 
@@ -11,8 +12,11 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     let commit = match git(&["rev-parse", "--short=7", "HEAD"]) {
         Some(c) if !c.is_empty() => {
-            let dirty =
-                git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            // Only what goes into the binary counts (records and docs change while studies run).
+            let paths = ["src", "shaders", "experiments", "Cargo.toml", "Cargo.lock", "build.rs"];
+            let args: Vec<&str> =
+                ["status", "--porcelain", "--untracked-files=no", "--"].into_iter().chain(paths).collect();
+            let dirty = git(&args).is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {
