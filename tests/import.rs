@@ -3,26 +3,13 @@
 //! accuracy they give) become checkpoints whose `eval` gives that accuracy; every mismatch is a
 //! one-line error naming the tensor.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
+use common::{one_line_error, run, SAMPLE};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist")).args(args).output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
-fn one_line_error(result: (i32, String, String), expect: &[&str]) {
-    let (code, _, stderr) = result;
-    assert_eq!(code, 1, "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    for e in expect {
-        assert!(stderr.contains(e), "{stderr:?} lacks {e:?}");
-    }
-}
 
 fn model() -> String {
     format!("{FIXTURES}/small.toml")

@@ -3,39 +3,12 @@
 //! when it fails at once, and every flag that would do nothing — or a number out of range — is a
 //! one-line error. (Experiment records refusing other data: tests/experiment.rs.)
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
-const BIN: &str = env!("CARGO_BIN_EXE_gpu-fmnist");
-
-fn run_in(dir: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args);
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    run_in(None, &[], args)
-}
-
-/// Asserts a failure reported as exactly one `error:` line that contains each of `expect`.
-fn one_line_error(result: (i32, String, String), expect: &[&str]) {
-    let (code, _, stderr) = result;
-    assert_eq!(code, 1, "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
-    for e in expect {
-        assert!(stderr.starts_with("error: ") && stderr.contains(e), "{stderr:?} lacks {e:?}");
-    }
-}
+use common::{one_line_error, run, run_in, BIN, SAMPLE};
 
 /// A one-epoch run on 300 of the sample's images.
 fn small_run(out: &Path) {

@@ -90,9 +90,12 @@ impl Events for Lines {
             Some(why) => format!("failed to train ({why})"),
             None => format!("val {}, test {}", pct(r.val_accuracy), pct(r.test_accuracy)),
         };
+        // A second round of seeds runs past the first round's count.
+        let count =
+            if *done <= self.total { format!("{}/{}", *done, self.total) } else { format!("{}", *done) };
         println!(
-            "[{}/{}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s{})",
-            *done, self.total, t.index, t.setting, t.seed, r.train_seconds, elapsed, eta
+            "[{count}] {study} trial {} ({}, seed {}): {how}, {:.0} s (elapsed {:.0} s{})",
+            t.index, t.setting, t.seed, r.train_seconds, elapsed, eta
         );
     }
 
