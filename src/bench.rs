@@ -227,6 +227,101 @@ pub fn profile_step(
     Ok(by_name(gpu.profile(list, 10)?))
 }
 
+/// One dispatch of a profiled GPU training step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DispatchTime {
+    pub name: String,
+    /// Seconds from the step's first dispatch's start.
+    pub start: f64,
+    pub seconds: f64,
+    /// Seconds from its end to the next dispatch's start (0 for the last).
+    pub gap: f64,
+}
+
+/// A whole GPU training step timed dispatch by dispatch (`bench --profile-step`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepProfile {
+    pub model: String,
+    pub adapter: String,
+    pub batch: usize,
+    pub dispatches: Vec<DispatchTime>,
+    /// The dispatches' own seconds, summed.
+    pub busy: f64,
+    /// From the first dispatch's start to the last one's end, on the device.
+    pub span: f64,
+    /// The profiled step on the host's clock, from before its submission to after its last
+    /// timestamp was read: it holds `span`.
+    pub profiled_wall: f64,
+    /// The same step run as training runs it (one pass), on the host's clock around
+    /// submit-and-wait: the fastest of five.
+    pub wall: f64,
+}
+
+/// The dispatches of one GPU training step of `spec` at batch `batch`, as the engine compiles
+/// them, in order.
+pub fn step_dispatch_names(
+    ctx: &GpuContext,
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<Vec<String>> {
+    let graph = step_graph(data, spec, batch)?;
+    let gpu = GpuEngine::new(ctx, &graph.program)?;
+    Ok(gpu.dispatch_names(graph.train_pass.ok_or_else(|| anyhow::anyhow!("no training pass"))?.full))
+}
+
+/// Times one GPU training step of `spec` at batch `batch` dispatch by dispatch, after a few
+/// warm-up steps; `None` on an adapter without timestamp queries.
+pub fn profile_whole_step(
+    ctx: &GpuContext,
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<Option<StepProfile>> {
+    use crate::data::SplitName;
+    use crate::graph::Engine;
+    let graph = step_graph(data, spec, batch)?;
+    let mut gpu = GpuEngine::new(ctx, &graph.program)?;
+    graph.upload_split(&mut gpu, SplitName::Train, &data.train.images, &data.train.labels)?;
+    let order: Vec<u32> = (0..data.train.len() as u32).collect();
+    gpu.write_u32(graph.splits[&SplitName::Train].index, &order)?;
+    let list = graph.train_pass.ok_or_else(|| anyhow::anyhow!("no training pass"))?.full;
+    gpu.run(list, 3)?;
+    let mut wall = f64::INFINITY;
+    for _ in 0..5 {
+        ctx.wait()?;
+        let start = std::time::Instant::now();
+        gpu.run(list, 1)?;
+        ctx.wait()?;
+        wall = wall.min(start.elapsed().as_secs_f64());
+    }
+    let start = std::time::Instant::now();
+    let Some(timed) = gpu.profile_run(list)? else { return Ok(None) };
+    let profiled_wall = start.elapsed().as_secs_f64();
+    let dispatches: Vec<DispatchTime> = timed
+        .iter()
+        .enumerate()
+        .map(|(i, (name, start, seconds))| DispatchTime {
+            name: name.clone(),
+            start: *start,
+            seconds: *seconds,
+            gap: timed.get(i + 1).map_or(0.0, |next| (next.1 - start - seconds).max(0.0)),
+        })
+        .collect();
+    let busy = dispatches.iter().map(|d| d.seconds).sum();
+    let span = dispatches.last().map_or(0.0, |d| d.start + d.seconds);
+    Ok(Some(StepProfile {
+        model: spec.name.clone(),
+        adapter: ctx.adapter.info.name.clone(),
+        batch,
+        dispatches,
+        busy,
+        span,
+        profiled_wall,
+        wall,
+    }))
+}
+
 /// One engine's training speed at one setting: a row of `bench`'s epoch table and of `--json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EpochTiming {

@@ -58,3 +58,41 @@ fn devices_command_shows_llvmpipe() {
     let adapter = text.contains("llvmpipe") || text.contains("DiscreteGpu") || text.contains("IntegratedGpu");
     assert!(adapter && text.contains("Vulkan") && text.contains("timestamp queries"), "{text}");
 }
+
+/// `bench --profile-step`: a real training step timed dispatch by dispatch on lavapipe (which
+/// has timestamp queries) — the dispatches the engine compiled, in order, each with a time and
+/// a gap, and their sum inside the span on the device and that inside the profiled step's wall time.
+#[test]
+fn a_whole_gpu_step_is_timed_dispatch_by_dispatch() {
+    use gpu_fmnist::bench::{profile_whole_step, step_dispatch_names};
+    let Ok(ctx) = gpu_fmnist::gpu::GpuContext::open(DeviceKind::Vulkan) else {
+        assert!(std::env::var_os("CI").is_none(), "no Vulkan adapter in CI");
+        return;
+    };
+    if !ctx.has_timestamps() {
+        eprintln!("skipped: {} has no timestamp queries", ctx.adapter.info.name);
+        return;
+    }
+    let data = gpu_fmnist::data::FashionMnist::load_dir(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/sample"
+    )))
+    .unwrap();
+    for spec in [gpu_fmnist::graph::model::mlp(), gpu_fmnist::graph::model::cnn()] {
+        let p = profile_whole_step(&ctx, &data, &spec, 32).unwrap().unwrap();
+        let names: Vec<String> = p.dispatches.iter().map(|d| d.name.clone()).collect();
+        assert_eq!(names, step_dispatch_names(&ctx, &data, &spec, 32).unwrap(), "{}", spec.name);
+        assert!(p.dispatches.iter().all(|d| d.seconds > 0.0 && d.gap >= 0.0), "{p:?}");
+        assert!(p.dispatches.windows(2).all(|w| w[1].start >= w[0].start), "{p:?}");
+        let gaps: f64 = p.dispatches.iter().map(|d| d.gap).sum();
+        assert!((p.busy + gaps - p.span).abs() < 1e-6 * p.span.max(1e-3) + 1e-9, "{p:?}");
+        assert!(
+            p.busy <= p.span + 1e-9 && p.span <= p.profiled_wall && p.wall > 0.0,
+            "{}: busy {} span {} profiled wall {}",
+            spec.name,
+            p.busy,
+            p.span,
+            p.profiled_wall
+        );
+    }
+}

@@ -25,6 +25,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         data.train.len()
     );
     let (exec, line) = Executor::open(args.device.device, args.device.adapter.as_deref())?;
+    if let Some(json) = &args.profile_step {
+        return profile_steps(&exec, &line, &data, &specs, args.batch[0], json.as_deref());
+    }
     let epoch_steps = |batch: usize| data.train.len() / batch;
     println!("{line}; medians of {reps} runs of {steps} steps; an epoch is {} images", data.train.len());
 
@@ -243,4 +246,55 @@ fn print_profile(title: &str, what: &str, entries: &[(String, usize, f64)]) {
     for (name, n, seconds) in entries.iter().take(8) {
         println!("| {name} | {n} | {:.3} | {:.0}% |", seconds * 1e3, 100.0 * seconds / total);
     }
+}
+
+/// `bench --profile-step`: one real GPU training step of each model, dispatch by dispatch — its
+/// time on the device and the gap to the next — against the step's wall time; JSON to `json`.
+fn profile_steps(
+    exec: &Executor,
+    line: &str,
+    data: &FashionMnist,
+    specs: &[ModelSpec],
+    batch: usize,
+    json: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let Executor::Gpu(ctx) = exec else {
+        anyhow::bail!("--profile-step times a GPU's dispatches; {line}: pick a GPU --device")
+    };
+    anyhow::ensure!(
+        ctx.has_timestamps(),
+        "--profile-step reads the GPU's clock, and {} has no timestamp queries",
+        ctx.adapter.info.name
+    );
+    println!(
+        "{line}; one training step at batch {batch}, each dispatch in a pass of its own with timestamps"
+    );
+    let mut all = Vec::new();
+    for spec in specs {
+        let p = bench::profile_whole_step(ctx, data, spec, batch)?.expect("timestamps were checked");
+        println!();
+        println!("`{}`: {} dispatches", p.model, p.dispatches.len());
+        println!();
+        println!("| # | dispatch | µs | gap to next, µs |");
+        println!("|---:|---|---:|---:|");
+        for (i, d) in p.dispatches.iter().enumerate() {
+            println!("| {} | {} | {:.1} | {:.1} |", i + 1, d.name, d.seconds * 1e6, d.gap * 1e6);
+        }
+        let gaps: f64 = p.dispatches.iter().map(|d| d.gap).sum();
+        println!();
+        println!(
+            "dispatches {:.3} ms + gaps {:.3} ms = {:.3} ms on the device, first start to last end ({:.3} ms on the host's clock); the same step as training runs it (one pass, submit and wait on the host): {:.3} ms",
+            p.busy * 1e3,
+            gaps * 1e3,
+            p.span * 1e3,
+            p.profiled_wall * 1e3,
+            p.wall * 1e3
+        );
+        all.push(p);
+    }
+    if let Some(path) = json {
+        crate::report::write_text(path, &serde_json::to_string_pretty(&all)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }

@@ -171,6 +171,11 @@ pub struct BenchArgs {
     /// Skip the kernel table and the per-op profiles: the epoch table only.
     #[arg(long)]
     epochs_only: bool,
+    /// Only time one real GPU training step of each model dispatch by dispatch (timestamps
+    /// around each dispatch): its time, the gap to the next, and the step's wall time; the
+    /// optional FILE gets it as JSON.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    profile_step: Option<Option<PathBuf>>,
     /// Also write the epoch table as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,

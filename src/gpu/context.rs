@@ -282,19 +282,34 @@ impl GpuContext {
     /// on it, from timestamps written at the pass's start and end; `None` on an adapter without
     /// timestamp queries (then only the host's clock can time it, launch and wait included).
     pub fn timed_pass(&self, record: impl FnOnce(&mut wgpu::ComputePass)) -> anyhow::Result<Option<f64>> {
-        if !self.has_timestamps() {
+        let mut record = Some(record);
+        let spans = self.timed_passes(1, |_, pass| (record.take().expect("one pass"))(pass))?;
+        Ok(spans.map(|s| s[0].1 - s[0].0))
+    }
+
+    /// Runs `n` compute passes in one submission, pass `i` encoded by `record(i, …)`, and returns
+    /// each pass's start and end on the device's clock, in seconds from the first start; `None`
+    /// on an adapter without timestamp queries.
+    pub fn timed_passes(
+        &self,
+        n: usize,
+        mut record: impl FnMut(usize, &mut wgpu::ComputePass),
+    ) -> anyhow::Result<Option<Vec<(f64, f64)>>> {
+        if !self.has_timestamps() || n == 0 {
             return Ok(None);
         }
         self.wait()?;
+        let count = 2 * n as u32;
         let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("pass timestamps"),
             ty: wgpu::QueryType::Timestamp,
-            count: 2,
+            count,
         });
+        let size = 8 * count as u64;
         let buffer = |usage| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("pass timestamps"),
-                size: 16,
+                size,
                 usage,
                 mapped_at_creation: false,
             })
@@ -302,19 +317,19 @@ impl GpuContext {
         let resolved = buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
         let staging = buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
+        for i in 0..n {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("timed"),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
                     query_set: &set,
-                    beginning_of_pass_write_index: Some(0),
-                    end_of_pass_write_index: Some(1),
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
                 }),
             });
-            record(&mut pass);
+            record(i, &mut pass);
         }
-        encoder.resolve_query_set(&set, 0..2, &resolved, 0);
-        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, 16);
+        encoder.resolve_query_set(&set, 0..count, &resolved, 0);
+        encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, size);
         self.submit(encoder.finish());
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -322,12 +337,20 @@ impl GpuContext {
         });
         self.wait()?;
         rx.recv()?.map_err(|e| anyhow::anyhow!("reading timestamps: {e}"))?;
-        let ticks: [u64; 2] = bytemuck::pod_read_unaligned(
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(
             &staging.get_mapped_range(..).map_err(|e| anyhow::anyhow!("reading timestamps: {e}"))?,
         );
         staging.unmap();
-        let ns = ticks[1].saturating_sub(ticks[0]) as f64 * self.queue.get_timestamp_period() as f64;
-        Ok(Some(ns * 1e-9))
+        let period = self.queue.get_timestamp_period() as f64 * 1e-9;
+        let first = ticks[0];
+        Ok(Some(
+            ticks
+                .chunks_exact(2)
+                .map(|t| {
+                    (t[0].saturating_sub(first) as f64 * period, t[1].saturating_sub(first) as f64 * period)
+                })
+                .collect(),
+        ))
     }
 
     /// Waits until the GPU has finished everything submitted so far (every wait goes through

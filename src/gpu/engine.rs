@@ -213,6 +213,29 @@ impl<'a> GpuEngine<'a> {
         Ok(out)
     }
 
+    /// One run of list `list` dispatch by dispatch, each in a compute pass of its own with
+    /// timestamps at its start and end, all in one submission: for each dispatch its name, its
+    /// start (seconds from the first) and its seconds on the device. `None` on an adapter
+    /// without timestamp queries.
+    pub fn profile_run(&mut self, list: usize) -> anyhow::Result<Option<Vec<(String, f64, f64)>>> {
+        let dispatches = &self.lists[list];
+        let spans = self.ctx.timed_passes(dispatches.len(), |i, pass| {
+            let d = &dispatches[i];
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+        })?;
+        self.counters.dispatches += dispatches.len() as u64;
+        self.counters.submits += 1;
+        self.ctx.take_error()?;
+        Ok(spans.map(|s| dispatches.iter().zip(s).map(|(d, (a, b))| (d.name.clone(), a, b - a)).collect()))
+    }
+
+    /// The dispatch names of list `list`, in order.
+    pub fn dispatch_names(&self, list: usize) -> Vec<String> {
+        self.lists[list].iter().map(|d| d.name.clone()).collect()
+    }
+
     fn write_bytes(&mut self, t: T, bytes: &[u8]) -> anyhow::Result<()> {
         anyhow::ensure!(
             bytes.len() <= self.specs[t.0].len * 4,
