@@ -322,6 +322,50 @@ pub fn profile_whole_step(
     }))
 }
 
+/// 2·m·n·k summed over the products of op list `list` of `program`.
+fn list_flops(program: &Program, list: usize) -> f64 {
+    program.lists[list]
+        .iter()
+        .map(|op| match op {
+            Op::Matmul(mm) => 2.0 * (mm.m * mm.n * mm.k) as f64,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// The floating-point operations of the products in one training step of `spec` at batch
+/// `batch` (a full batch; forward, backward and weight gradients). Everything else a step does
+/// — im2col, pooling, activations, the update — is memory traffic, counted by no FLOP floor.
+pub fn step_flops(
+    data: &crate::data::FashionMnist,
+    spec: &crate::graph::ModelSpec,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let graph = step_graph(data, spec, batch)?;
+    let pass = graph.train_pass.ok_or_else(|| anyhow::anyhow!("no training pass"))?;
+    Ok(list_flops(&graph.program, pass.full))
+}
+
+/// The best rate, in FLOP/s, of `bench`'s 1024×1024·1024×1024 product on this CPU with `threads`
+/// threads (ndarray's GEMM, as the CPU path runs it): the fastest of three after a warm-up. It
+/// stands for the arithmetic this machine can do, and makes `bench`'s floor.
+pub fn product_rate(threads: usize) -> anyhow::Result<f64> {
+    let (_, op) = matmul_shapes().swap_remove(0);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
+    let mut rng = Rng::new(7);
+    let (a, b) = (rng.vec(op.m * op.k, -1.0, 1.0), rng.vec(op.k * op.n, -1.0, 1.0));
+    let mut c = vec![0.0f32; op.m * op.n];
+    let mut best = f64::INFINITY;
+    for rep in 0..4 {
+        let start = Instant::now();
+        cpu::matmul::matmul_parallel(&pool, &op, &a, &b, None, &mut c);
+        if rep > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(2.0 * (op.m * op.n * op.k) as f64 / best)
+}
+
 /// One engine's training speed at one setting: a row of `bench`'s epoch table and of `--json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EpochTiming {
@@ -425,4 +469,31 @@ pub fn peers(
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The floor's FLOPs of an MLP step, counted by hand: each Dense layer's product forward, its
+    /// weight gradient and its input gradient (the first layer's too: BatchNorm before it
+    /// learns), 2·B·in·out each.
+    #[test]
+    fn a_training_step_counts_every_product_three_times() {
+        let data = crate::data::FashionMnist::load_dir(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/sample"
+        )))
+        .unwrap();
+        let per_image: usize = [(784, 350), (350, 80), (80, 10)].iter().map(|(i, o)| i * o).sum();
+        for batch in [32, 7] {
+            let f = step_flops(&data, &crate::graph::model::mlp(), batch).unwrap();
+            assert_eq!(f, (2 * 3 * batch * per_image) as f64, "batch {batch}");
+        }
+        // A model without BatchNorm first needs no input gradient for its first layer.
+        let mut spec = crate::graph::model::mlp();
+        spec.layers.retain(|l| !matches!(l, crate::graph::Layer::BatchNorm { .. }));
+        let f = step_flops(&data, &spec, 32).unwrap();
+        assert_eq!(f, (2 * 32 * (3 * per_image - 784 * 350)) as f64);
+    }
 }

@@ -83,28 +83,60 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The floor: each step's products at the rate of a large product on this CPU.
+    let mut rates = Vec::new();
+    for &t in &args.threads {
+        rates.push((t, bench::product_rate(t)?));
+    }
+    let mut flops = Vec::new();
+    for spec in &specs {
+        for &batch in &args.batch {
+            let f = bench::step_flops(&data, spec, batch)?;
+            flops.push((spec.name.clone(), batch, f));
+            for &(threads, rate) in &rates {
+                let seconds_per_step = f / rate;
+                rows.push(EpochTiming {
+                    engine: "floor".into(),
+                    device: "cpu".into(),
+                    model: spec.name.clone(),
+                    batch,
+                    threads,
+                    seconds_per_step,
+                    epoch_seconds: seconds_per_step * epoch_steps(batch) as f64,
+                    images_per_second: batch as f64 / seconds_per_step,
+                    dispatches_per_step: None,
+                });
+            }
+        }
+    }
+
     println!();
-    println!("| model | batch | engine | device | threads | ms/step | epoch s | images/s | ÷ fastest peer | dispatches/step |");
-    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| model | batch | engine | device | threads | ms/step | epoch s | images/s | ÷ fastest peer | × floor | dispatches/step |");
+    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for spec in &specs {
         for &batch in &args.batch {
             let here: Vec<&EpochTiming> =
                 rows.iter().filter(|r| r.model == spec.name && r.batch == batch).collect();
             let fastest_peer = here
                 .iter()
-                .filter(|r| r.engine != "gpu-fmnist")
+                .filter(|r| r.engine != "gpu-fmnist" && r.engine != "floor")
                 .map(|r| r.seconds_per_step)
                 .fold(f64::INFINITY, f64::min);
-            for r in here {
+            for r in &here {
                 let ratio = if fastest_peer.is_finite() {
                     format!("{:.2}×", r.seconds_per_step / fastest_peer)
                 } else {
                     "—".into()
                 };
+                // Against the floor at the same thread count (CPU rows only).
+                let floor = here
+                    .iter()
+                    .find(|f| f.engine == "floor" && f.threads == r.threads && r.device == "cpu")
+                    .map_or("—".into(), |f| format!("{:.1}×", r.seconds_per_step / f.seconds_per_step));
                 let threads = if r.threads == 0 { "—".to_string() } else { r.threads.to_string() };
                 let dispatches = r.dispatches_per_step.map_or("—".into(), |d| d.to_string());
                 println!(
-                    "| {} | {} | {} | {} | {threads} | {:.3} | {:.2} | {:.0} | {ratio} | {dispatches} |",
+                    "| {} | {} | {} | {} | {threads} | {:.3} | {:.2} | {:.0} | {ratio} | {floor} | {dispatches} |",
                     r.model,
                     r.batch,
                     r.engine,
@@ -117,6 +149,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     println!();
+    let per_step: Vec<String> =
+        flops.iter().map(|(m, b, f)| format!("{m} at batch {b}: {:.1} MFLOP", f / 1e6)).collect();
+    let at: Vec<String> =
+        rates.iter().map(|(t, r)| format!("{:.0} GFLOP/s on {}", r / 1e9, threads(*t))).collect();
+    println!(
+        "Floor: a training step's products ({}) at the rate of a 1024³ product on this CPU ({}); every other pass of a step is memory traffic it leaves out, so no CPU engine trains faster without doing fewer FLOPs. × floor is ms/step over the floor's at the same thread count.",
+        per_step.join(", "),
+        at.join(", ")
+    );
     if args.no_peers {
         println!("Peers not timed (--no-peers).");
     } else {
@@ -153,11 +194,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         crate::report::write_text(path, &csv)?;
     }
     if let Some(path) = &args.plot {
-        // Grouped by model and batch; colours: our GPU, our CPU, PyTorch, Keras.
+        // Grouped by model and batch; colours: our GPU, our CPU, PyTorch, Keras, the floor.
         let group = |r: &EpochTiming| match (r.engine.as_str(), r.device.as_str()) {
             ("gpu-fmnist", "cpu") => 1,
             ("gpu-fmnist", _) => 0,
             ("torch", _) => 2,
+            ("floor", _) => 4,
             _ => 3,
         };
         let mut sorted: Vec<&EpochTiming> = rows.iter().collect();
@@ -178,7 +220,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     "cpu" => "CPU".to_string(),
                     name => format!("GPU ({})", name.split([' ', '(']).next().unwrap_or(name)),
                 };
-                let label = format!("{} b{}: {} {device}{threads}", r.model, r.batch, r.engine);
+                let engine = if r.engine == "floor" { "FLOP floor," } else { r.engine.as_str() };
+                let label = format!("{} b{}: {engine} {device}{threads}", r.model, r.batch);
                 (label, r.epoch_seconds, group(r))
             })
             .collect();
@@ -235,7 +278,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The eight largest entries of a profile, as a markdown table under `title`.
+/// The twelve largest entries of a profile, as a markdown table under `title`.
 fn print_profile(title: &str, what: &str, entries: &[(String, usize, f64)]) {
     let total: f64 = entries.iter().map(|k| k.2).sum();
     println!();
@@ -243,7 +286,7 @@ fn print_profile(title: &str, what: &str, entries: &[(String, usize, f64)]) {
     println!();
     println!("| {what} | count | ms | share |");
     println!("|---|---:|---:|---:|");
-    for (name, n, seconds) in entries.iter().take(8) {
+    for (name, n, seconds) in entries.iter().take(12) {
         println!("| {name} | {n} | {:.3} | {:.0}% |", seconds * 1e3, 100.0 * seconds / total);
     }
 }
@@ -297,4 +340,13 @@ fn profile_steps(
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// "1 thread", "2 threads".
+fn threads(n: usize) -> String {
+    if n == 1 {
+        "1 thread".into()
+    } else {
+        format!("{n} threads")
+    }
 }
