@@ -123,7 +123,8 @@ pub struct StepTiming {
 }
 
 /// Times full training steps of `spec` (batch `batch`, the model's optimizer) on `executor`:
-/// each timed run is `steps` steps in one submission and one wait.
+/// each timed run is `steps` steps (0: every full batch of an epoch) in one submission and one
+/// wait, after a warm-up step.
 pub fn train_steps(
     executor: &crate::gpu::Executor,
     data: &crate::data::FashionMnist,
@@ -148,7 +149,7 @@ pub fn train_steps(
     };
     let mut trainer = crate::train::Trainer::new(executor, data, config, None)?;
     let pass = trainer.graph.train_pass.unwrap();
-    let steps = steps.min(pass.full_steps).max(1);
+    let steps = if steps == 0 { pass.full_steps } else { steps.min(pass.full_steps) }.max(1);
     trainer.run_steps(1)?;
     let state = trainer.graph.state;
     let seconds = median_seconds(reps, || {

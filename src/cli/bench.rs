@@ -12,7 +12,6 @@ use super::BenchArgs;
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (reps, steps) = (args.reps, args.steps);
     anyhow::ensure!(reps >= 1, "--reps must be at least 1");
-    anyhow::ensure!(steps >= 1, "--steps must be at least 1");
     anyhow::ensure!(args.threads.iter().all(|&t| t >= 1), "--threads must be at least 1");
     anyhow::ensure!(args.batch.iter().all(|&b| b >= 1), "--batch must be at least 1");
     let specs = args.model.iter().map(|m| ModelSpec::load(m)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -29,7 +28,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         return profile_steps(&exec, &line, &data, &specs, args.batch[0], json.as_deref());
     }
     let epoch_steps = |batch: usize| data.train.len() / batch;
-    println!("{line}; medians of {reps} runs of {steps} steps; an epoch is {} images", data.train.len());
+    let each = if steps == 0 { "a whole epoch".to_string() } else { format!("{steps} steps") };
+    let timed =
+        if reps == 1 { format!("one run of {each}") } else { format!("medians of {reps} runs of {each}") };
+    println!("{line}; {timed}; an epoch is {} images", data.train.len());
 
     // Our engines, model by model and batch by batch.
     let mut rows: Vec<EpochTiming> = Vec::new();

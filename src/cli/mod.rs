@@ -145,7 +145,8 @@ pub struct BenchArgs {
     /// Timed runs per measurement; the median is reported.
     #[arg(long, default_value_t = 7)]
     reps: usize,
-    /// Training steps per timed run.
+    /// Training steps per timed run (0: a whole epoch's full batches, after a warm-up step, as
+    /// the peers are timed by default).
     #[arg(long, default_value_t = 50)]
     steps: usize,
     /// Thread counts to time the CPU paths at (ours and the peers'), comma-separated.
