@@ -164,7 +164,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("Peers not timed (--no-peers).");
     } else {
         println!(
-            "Peers: benches/peers.py with `{}`, each timed over {} after a warm-up step (ours: the median of {reps} runs of {steps} steps); ÷ fastest peer is ms/step over the fastest peer's at that model and batch.",
+            "Peers: benches/peers.py with `{}`, each timed over {} after a warm-up step (ours: {timed}); ÷ fastest peer is ms/step over the fastest peer's at that model and batch.",
             args.python,
             if args.peer_steps == 0 { "a whole epoch".to_string() } else { format!("{} consecutive steps", args.peer_steps) }
         );

@@ -356,7 +356,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
     ));
     let params = config.spec.parameters()?;
     say(&format!(
-        "model: {} ({} parameters), {}{}{}, batch {}, {} epochs, seed {}; writing to {}",
+        "model: {} ({} parameters), {}{}{}, batch {}, {} epoch{}, seed {}; writing to {}",
         config.spec.name,
         crate::graph::model::group(params),
         config.optimizer,
@@ -370,6 +370,7 @@ pub fn run(args: &TrainArgs, device: &DeviceArgs, data_dir: Option<&Path>) -> an
         },
         config.batch_size,
         config.epochs,
+        if config.epochs == 1 { "" } else { "s" },
         config.seed,
         out.display()
     ));
