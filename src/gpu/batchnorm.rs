@@ -1,7 +1,7 @@
 //! Dispatch for shaders/batchnorm.wgsl (reference: src/cpu/batchnorm.rs).
 
+use super::compiler::Compiler;
 use super::context::Tuning;
-use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, BATCHNORM};
 use crate::graph::ops::Op;
 

@@ -1,7 +1,7 @@
 //! Dispatch for shaders/conv.wgsl: im2col and col2im (reference: src/cpu/conv.rs). The
 //! convolution itself is a matmul of the im2col matrix with the kernel (src/gpu/matmul.rs).
 
-use super::engine::Compiler;
+use super::compiler::Compiler;
 use super::kernels::{grid, Dispatch, CONV};
 use crate::graph::ops::Op;
 

@@ -1,6 +1,6 @@
 //! Dispatch for shaders/data.wgsl (reference: src/cpu/data.rs).
 
-use super::engine::Compiler;
+use super::compiler::Compiler;
 use super::kernels::{grid, Dispatch, DATA};
 use crate::graph::ops::Op;
 

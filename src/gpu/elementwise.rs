@@ -1,7 +1,7 @@
 //! Dispatch for shaders/activation.wgsl and shaders/dropout.wgsl, the element-wise ops
 //! (references: src/cpu/activation.rs, src/cpu/dropout.rs).
 
-use super::engine::Compiler;
+use super::compiler::Compiler;
 use super::kernels::{grid, mask_constants, Dispatch, ACTIVATION, DROPOUT};
 use crate::graph::ops::{Act, Mask, Op, T};
 

@@ -6,8 +6,8 @@
 //! and K is long, K is split across workgroups (split-K) so that a large GPU has work for all of
 //! its cores; the slices are added in a fixed order.
 
+use super::compiler::Compiler;
 use super::context::Tuning;
-use super::engine::Compiler;
 use super::kernels::{grid, mask_constants, Dispatch, MATMUL};
 use crate::graph::ops::{Matmul, Op};
 

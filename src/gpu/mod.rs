@@ -2,6 +2,7 @@
 //! Each op family's dispatch code sits in a file named like its shader and its CPU reference.
 
 mod batchnorm;
+pub mod compiler;
 pub mod context;
 mod conv;
 mod data;

@@ -3,8 +3,8 @@
 //! Both ops run over a whole arena (`Program::arena`), one workgroup per chunk of 256 elements:
 //! a table gives each chunk the end of its weight and that weight's L2 factor.
 
+use super::compiler::Compiler;
 use super::context::Tuning;
-use super::engine::Compiler;
 use super::kernels::{grid, Dispatch, OPTIMIZER};
 use crate::graph::ops::{regularized, Op, Optimizer, CHUNK, T};
 

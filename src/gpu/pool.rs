@@ -1,7 +1,7 @@
 //! Dispatch for shaders/pool.wgsl (reference: src/cpu/pool.rs).
 
+use super::compiler::Compiler;
 use super::context::Tuning;
-use super::engine::Compiler;
 use super::kernels::{grid, mask_constants, Dispatch, POOL};
 use crate::graph::ops::Op;
 

@@ -1,7 +1,7 @@
 //! Dispatch for shaders/softmax_xent.wgsl (reference: src/cpu/softmax_xent.rs).
 
+use super::compiler::Compiler;
 use super::context::Tuning;
-use super::engine::Compiler;
 use super::kernels::{Dispatch, SOFTMAX_XENT, WG};
 use crate::graph::ops::Op;
 
