@@ -11,7 +11,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use gpu_fmnist::bench::matmul_shapes;
 use gpu_fmnist::cpu;
 use gpu_fmnist::data::FashionMnist;
-use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext, GpuEngine};
+use gpu_fmnist::device::{DeviceKind, Executor};
+use gpu_fmnist::gpu::{GpuContext, GpuEngine};
 use gpu_fmnist::graph::model::{cnn, mlp};
 use gpu_fmnist::graph::ops::{Matmul, Op, State};
 use gpu_fmnist::graph::{Engine, Program};
@@ -19,7 +20,7 @@ use gpu_fmnist::rng::Rng;
 use gpu_fmnist::train::{TrainConfig, Trainer};
 
 fn vulkan() -> Option<GpuContext> {
-    match GpuContext::open(DeviceKind::Vulkan) {
+    match gpu_fmnist::device::open_gpu(DeviceKind::Vulkan) {
         Ok(ctx) => Some(ctx),
         Err(e) => {
             eprintln!("GPU benchmarks skipped: no Vulkan adapter ({e}); ./setup.sh installs lavapipe");

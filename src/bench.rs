@@ -126,7 +126,7 @@ pub struct StepTiming {
 /// each timed run is `steps` steps (0: every full batch of an epoch) in one submission and one
 /// wait, after a warm-up step.
 pub fn train_steps(
-    executor: &crate::gpu::Executor,
+    executor: &crate::device::Executor,
     data: &crate::data::FashionMnist,
     spec: &crate::graph::ModelSpec,
     batch: usize,

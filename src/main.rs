@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     match gpu_fmnist::cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", gpu_fmnist::gpu::one_line(&format!("{e:#}")));
+            eprintln!("error: {}", gpu_fmnist::text::one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use gpu_fmnist::gpu::{list_adapters, DeviceKind, Executor};
+use gpu_fmnist::device::{list_adapters, DeviceKind, Executor};
 
 #[test]
 fn lists_lavapipe_on_vulkan() {
@@ -65,7 +65,7 @@ fn devices_command_shows_llvmpipe() {
 #[test]
 fn a_whole_gpu_step_is_timed_dispatch_by_dispatch() {
     use gpu_fmnist::bench::{profile_whole_step, step_dispatch_names};
-    let Ok(ctx) = gpu_fmnist::gpu::GpuContext::open(DeviceKind::Vulkan) else {
+    let Ok(ctx) = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan) else {
         assert!(std::env::var_os("CI").is_none(), "no Vulkan adapter in CI");
         return;
     };

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use gpu_fmnist::cpu::CpuEngine;
 use gpu_fmnist::data::{FashionMnist, SplitName, PIXELS};
-use gpu_fmnist::gpu::{DeviceKind, GpuContext, GpuEngine};
+use gpu_fmnist::device::DeviceKind;
+use gpu_fmnist::gpu::GpuEngine;
 use gpu_fmnist::graph::model::{cnn, mlp, Layer};
 use gpu_fmnist::graph::ops::{Optimizer, RECORD_WIDTH};
 use gpu_fmnist::graph::{Engine, Graph, ModelSpec};
@@ -169,7 +170,7 @@ fn presets_match_keras_on_the_cpu_path() {
 
 #[test]
 fn presets_match_keras_on_the_gpu() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     let mut fails = check_model("mlp", mlp(), &mut |g| Box::new(GpuEngine::new(&ctx, &g.program).unwrap()));
     fails.extend(check_model("cnn", cnn(), &mut |g| Box::new(GpuEngine::new(&ctx, &g.program).unwrap())));
     assert!(fails.is_empty(), "{}", fails.join("\n"));

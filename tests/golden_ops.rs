@@ -9,7 +9,8 @@ use gpu_fmnist::check::cases::{
     conv_bn_relu_pool_with, conv_forward_with, dense_with, l2_with, pool_with, softmax_with,
 };
 use gpu_fmnist::check::{compare, magnitudes, run_gpu, run_reference, Case, Data, Output, Rule};
-use gpu_fmnist::gpu::{DeviceKind, GpuContext};
+use gpu_fmnist::device::DeviceKind;
+use gpu_fmnist::gpu::GpuContext;
 use gpu_fmnist::graph::ops::{Act, Op, Optimizer, Padding, Trained, Window};
 use gpu_fmnist::graph::Program;
 
@@ -142,7 +143,7 @@ fn optimizer_case(opt: Optimizer, param: Vec<f32>, grads: &[Vec<f32>], steps: us
 
 #[test]
 fn reference_and_kernels_match_keras_op_by_op() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).ok();
     if ctx.is_none() {
         eprintln!("no Vulkan adapter: comparing the CPU reference only");
     }
@@ -355,7 +356,7 @@ fn schedules_match_keras_step_by_step() {
 /// steps of each case, on both executors.
 #[test]
 fn adamw_matches_keras_step_by_step() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).ok();
     let mut fails = Vec::new();
     let mut seen = 0;
     for c in &extra_cases("optimizer") {
@@ -389,7 +390,7 @@ fn adamw_matches_keras_step_by_step() {
 /// on both executors.
 #[test]
 fn label_smoothing_matches_keras() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).ok();
     let mut fails = Vec::new();
     let mut seen = 0;
     for c in &extra_cases("softmax_xent_smoothed") {
@@ -423,7 +424,7 @@ fn label_smoothing_matches_keras() {
 /// whose window is the whole image; its output and input gradient against Keras's.
 #[test]
 fn global_average_pooling_matches_keras() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).ok();
     let mut fails = Vec::new();
     let mut seen = 0;
     for c in &extra_cases("global_avgpool") {
@@ -445,7 +446,7 @@ fn global_average_pooling_matches_keras() {
 /// whole models: each element within 1e-3 of itself plus 1e-4 of its tensor's RMS.
 #[test]
 fn conv_bn_relu_pool_block_matches_keras() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).ok();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).ok();
     let cases = extra_cases("conv_bn_relu_pool");
     assert_eq!(cases.len(), 1, "block cases");
     let c = &cases[0];

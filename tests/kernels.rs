@@ -6,7 +6,8 @@
 use gpu_fmnist::check::{
     cases, check_case, compare, magnitudes, run_reference, Case, Data, Output, Rule, Size,
 };
-use gpu_fmnist::gpu::{adapters, DeviceKind, GpuContext, Tuning};
+use gpu_fmnist::device::DeviceKind;
+use gpu_fmnist::gpu::{adapters, GpuContext, Tuning};
 use gpu_fmnist::graph::{Op, Optimizer, Program};
 
 fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
@@ -26,7 +27,7 @@ fn failures(ctx: &GpuContext, seed: u64, size: Size) -> Vec<String> {
 
 #[test]
 fn every_kernel_matches_the_reference_full_shapes() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     let fails: Vec<String> = (1..=3).flat_map(|seed| failures(&ctx, seed, Size::Full)).collect();
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
@@ -35,7 +36,7 @@ fn every_kernel_matches_the_reference_full_shapes() {
 fn both_tunings_match_the_reference() {
     // The kernel arrangements chosen per adapter (a CPU driver's and a hardware GPU's: split-K,
     // reduction widths, pooling gradients, penalty sums) checked on the one adapter CI has.
-    let mut ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let mut ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     let mut fails = Vec::new();
     for tuning in [Tuning::Cpu, Tuning::Gpu] {
         ctx.tuning = tuning;
@@ -46,7 +47,7 @@ fn both_tunings_match_the_reference() {
 
 #[test]
 fn every_kernel_matches_the_reference_many_seeds() {
-    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     // Fresh seeds from the clock, unless GPU_FMNIST_SEED replays a failure's.
     let base = match std::env::var("GPU_FMNIST_SEED") {
         Ok(s) => s.parse().expect("GPU_FMNIST_SEED is a number"),
@@ -66,7 +67,7 @@ fn every_kernel_matches_the_reference_many_seeds() {
 fn every_backend_wgpu_finds_passes_the_quick_check() {
     // lavapipe through Vulkan, and llvmpipe through GL where the EGL libraries are installed
     // (./setup.sh installs them); on a real machine, every GPU and backend it has.
-    let found = adapters(DeviceKind::Auto);
+    let found = adapters(DeviceKind::Auto.backends());
     let names: Vec<String> =
         found.iter().map(|a| format!("{:?} {}", a.get_info().backend, a.get_info().name)).collect();
     println!("adapters: {names:?}");
@@ -316,7 +317,7 @@ fn comparison_rejects_nan_unwritten_and_out_of_tolerance_elements() {
 fn kernels_are_timed_by_timestamp_queries() {
     use gpu_fmnist::graph::ops::{Act, Matmul};
     use gpu_fmnist::graph::Engine;
-    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     assert!(ctx.has_timestamps(), "lavapipe reports timestamp queries");
     let mut p = Program::default();
     let (a, b, c) = (p.f32("a", 128 * 96), p.f32("b", 96 * 80), p.f32("c", 128 * 80));

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use gpu_fmnist::data::{FashionMnist, SplitName};
+use gpu_fmnist::device::{DeviceKind, Executor};
 use gpu_fmnist::gpu::kernels::SHADERS;
-use gpu_fmnist::gpu::{DeviceKind, Executor, GpuContext};
 use gpu_fmnist::graph::model::{cnn, mlp, Activation, Layer, Size2, TrainDefaults};
 use gpu_fmnist::graph::{ModelSpec, Op, Optimizer, Padding};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ fn sample() -> FashionMnist {
 }
 
 fn vulkan() -> Executor {
-    Executor::Gpu(Box::new(GpuContext::open(DeviceKind::Vulkan).unwrap()))
+    Executor::Gpu(Box::new(gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap()))
 }
 
 fn config(spec: ModelSpec, epochs: usize, seed: u64) -> TrainConfig {
@@ -328,7 +328,7 @@ fn the_cpu_path_gives_the_same_weights_on_one_thread_and_on_three() {
 #[test]
 fn a_gpu_training_step_runs_every_op_on_the_gpu_and_never_reads_back() {
     let data = sample();
-    let ctx = GpuContext::open(DeviceKind::Vulkan).unwrap();
+    let ctx = gpu_fmnist::device::open_gpu(DeviceKind::Vulkan).unwrap();
     let gpu = Executor::Gpu(Box::new(ctx));
     for spec in [mlp(), cnn()] {
         let mut t = Trainer::new(&gpu, &data, config(spec, 1, 1), None).unwrap();

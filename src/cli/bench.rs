@@ -4,7 +4,7 @@
 
 use crate::bench::{self, EpochTiming, Peer};
 use crate::data::FashionMnist;
-use crate::gpu::Executor;
+use crate::device::Executor;
 use crate::graph::ModelSpec;
 
 use super::BenchArgs;

@@ -1,7 +1,7 @@
 //! `gpu-fmnist check`: every kernel against the CPU reference, on this machine's GPU.
 
 use crate::check::{cases, check_case, Size};
-use crate::gpu::{DeviceKind, Executor};
+use crate::device::{DeviceKind, Executor};
 
 pub fn run(
     device: DeviceKind,

@@ -1,9 +1,9 @@
 //! `gpu-fmnist devices`: every adapter wgpu finds, with what matters for compute.
 
-use crate::gpu::{list_adapters, DeviceKind};
+use crate::device::{list_adapters, DeviceKind};
 
 pub fn run(kind: DeviceKind, json: bool) -> anyhow::Result<()> {
-    crate::gpu::context::check_backend_env()?;
+    crate::device::check_backend_env()?;
     let adapters = list_adapters(kind);
     if json {
         let list: Vec<serde_json::Value> = adapters

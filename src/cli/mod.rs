@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::data::SplitName;
-use crate::gpu::DeviceKind;
+use crate::device::DeviceKind;
 
 /// Train and check neural networks on Fashion-MNIST with WGSL compute shaders (wgpu), on any
 /// GPU — Vulkan, Metal, DX12, GL — or on the CPU reference path.
@@ -321,7 +321,7 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// Opens the executor asked for; `default_threads` applies to the CPU path when
     /// `--threads` is not given (None: every core).
-    pub fn open(&self, default_threads: Option<usize>) -> anyhow::Result<(crate::gpu::Executor, String)> {
+    pub fn open(&self, default_threads: Option<usize>) -> anyhow::Result<(crate::device::Executor, String)> {
         if let Some(n) = self.threads {
             let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
             anyhow::ensure!(
@@ -335,9 +335,9 @@ impl DeviceArgs {
                 self.pick.device
             );
         }
-        let (executor, line) = crate::gpu::Executor::open(self.pick.device, self.pick.adapter.as_deref())?;
+        let (executor, line) = crate::device::Executor::open(self.pick.device, self.pick.adapter.as_deref())?;
         Ok(match (self.threads.or(default_threads), executor) {
-            (Some(n), e @ crate::gpu::Executor::Cpu { .. }) => (e.with_threads(n), line),
+            (Some(n), e @ crate::device::Executor::Cpu { .. }) => (e.with_threads(n), line),
             (_, e) => (e, line),
         })
     }

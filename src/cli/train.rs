@@ -441,7 +441,7 @@ fn resume_command(
 ) -> String {
     let mut cmd = format!("gpu-fmnist train --resume {} --epochs {epochs}", ckpt.display());
     if let Some(kind) = clap::ValueEnum::to_possible_value(&device.pick.device) {
-        if device.pick.device != crate::gpu::DeviceKind::Auto {
+        if device.pick.device != crate::device::DeviceKind::Auto {
             cmd += &format!(" --device {}", kind.get_name());
         }
     }

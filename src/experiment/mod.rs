@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataId, FashionMnist};
-use crate::gpu::{DeviceKind, Executor};
+use crate::device::{DeviceKind, Executor};
 use crate::graph::ModelSpec;
 use crate::train::{Checkpoint, Progress, TrainConfig, Trainer};
 use knobs::Value;

@@ -1,43 +1,10 @@
-//! Finding an adapter and opening a device: kept apart from the work so that tests and tools
-//! can open one device and hand it to everything that needs it.
+//! Finding adapters and opening a device on one: kept apart from the work so that tests and
+//! tools can open one device and hand it to everything that needs it. Which device a run asks
+//! for (`DeviceKind`, `Executor`) is src/device.rs.
 
 use std::sync::{Arc, Mutex};
 
-/// Which executor runs the model: a wgpu backend, the CPU reference, or a choice made for you.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    /// A hardware GPU if there is one (honouring `WGPU_BACKEND`), otherwise the CPU reference.
-    Auto,
-    /// The CPU reference path (ndarray); needs no adapter.
-    Cpu,
-    Vulkan,
-    Metal,
-    Dx12,
-    Gl,
-}
-
-impl DeviceKind {
-    fn backends(self) -> wgpu::Backends {
-        match self {
-            DeviceKind::Vulkan => wgpu::Backends::VULKAN,
-            DeviceKind::Metal => wgpu::Backends::METAL,
-            DeviceKind::Dx12 => wgpu::Backends::DX12,
-            DeviceKind::Gl => wgpu::Backends::GL,
-            DeviceKind::Auto | DeviceKind::Cpu => wgpu::Backends::all().with_env(),
-        }
-    }
-
-    fn install_hint(self) -> &'static str {
-        match self {
-            DeviceKind::Vulkan => "install a Vulkan driver and loader (on Debian: `sudo apt-get install mesa-vulkan-drivers libvulkan1`, or run ./setup.sh)",
-            DeviceKind::Metal => "Metal exists on macOS and iOS only",
-            DeviceKind::Dx12 => "DirectX 12 exists on Windows 10 and later only",
-            DeviceKind::Gl => "install an OpenGL ES / EGL driver (on Debian: `sudo apt-get install libegl1 libgles2 libgl1-mesa-dri`)",
-            DeviceKind::Auto | DeviceKind::Cpu => "install a GPU driver, or use --device cpu",
-        }
-    }
-}
+use crate::text::one_line;
 
 /// One adapter as `gpu-fmnist devices` shows it.
 #[derive(Debug, Clone)]
@@ -48,7 +15,7 @@ pub struct AdapterReport {
 }
 
 impl AdapterReport {
-    fn of(adapter: &wgpu::Adapter) -> Self {
+    pub fn of(adapter: &wgpu::Adapter) -> Self {
         AdapterReport { info: adapter.get_info(), limits: adapter.limits(), features: adapter.features() }
     }
 
@@ -76,22 +43,16 @@ pub fn check_backend_env() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+pub fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     desc.flags = desc.flags.with_env();
     wgpu::Instance::new(desc)
 }
 
-/// Every adapter wgpu finds on the given backends (all of them for `Auto`/`Cpu`).
-pub fn adapters(kind: DeviceKind) -> Vec<wgpu::Adapter> {
-    let backends = kind.backends();
+/// Every adapter wgpu finds on `backends`.
+pub fn adapters(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     pollster::block_on(instance(backends).enumerate_adapters(backends))
-}
-
-/// What [`adapters`] finds, as `gpu-fmnist devices` shows it.
-pub fn list_adapters(kind: DeviceKind) -> Vec<AdapterReport> {
-    adapters(kind).iter().map(AdapterReport::of).collect()
 }
 
 /// Kernel choices that depend on the kind of adapter (the same results either way, within the
@@ -135,100 +96,7 @@ pub struct GpuContext {
     pub waits: std::sync::atomic::AtomicU64,
 }
 
-/// Where a model runs: the CPU reference or an open GPU.
-pub enum Executor {
-    /// The ndarray path, its large products split over `threads` threads.
-    Cpu {
-        threads: usize,
-    },
-    Gpu(Box<GpuContext>),
-}
-
-impl Executor {
-    /// The CPU path on every core.
-    pub fn cpu() -> Executor {
-        Executor::Cpu { threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
-    }
-
-    /// The CPU path with `threads` threads (the GPU is left as it is).
-    pub fn with_threads(self, threads: usize) -> Executor {
-        match self {
-            Executor::Cpu { .. } => Executor::Cpu { threads: threads.max(1) },
-            gpu => gpu,
-        }
-    }
-
-    /// Opens what `kind` asks for. `adapter` (or `$WGPU_ADAPTER_NAME`) picks an adapter whose
-    /// name contains it, case-insensitively. `Auto` takes a hardware GPU when there is one and
-    /// otherwise the CPU path; the returned line says which.
-    pub fn open(kind: DeviceKind, adapter: Option<&str>) -> anyhow::Result<(Executor, String)> {
-        if kind == DeviceKind::Cpu {
-            anyhow::ensure!(adapter.is_none(), "--adapter picks a GPU adapter; --device cpu uses none");
-            return Ok((Executor::cpu(), "device: cpu (ndarray reference path)".into()));
-        }
-        check_backend_env()?;
-        let filter = adapter
-            .map(str::to_owned)
-            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
-            .map(|s| s.to_lowercase());
-        let backends = kind.backends();
-        let inst = instance(backends);
-        let all: Vec<wgpu::Adapter> = pollster::block_on(inst.enumerate_adapters(backends));
-        let names: Vec<String> =
-            all.iter().map(|a| format!("{} ({:?})", a.get_info().name, a.get_info().backend)).collect();
-        let adapters: Vec<wgpu::Adapter> = all
-            .into_iter()
-            .filter(|a| filter.as_ref().is_none_or(|f| a.get_info().name.to_lowercase().contains(f)))
-            .collect();
-        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
-            wgpu::DeviceType::DiscreteGpu => 0,
-            wgpu::DeviceType::IntegratedGpu => 1,
-            wgpu::DeviceType::VirtualGpu => 2,
-            wgpu::DeviceType::Other => 3,
-            wgpu::DeviceType::Cpu => 4,
-        };
-        let chosen = if kind == DeviceKind::Auto {
-            // A named adapter is taken whatever it is; otherwise only real hardware.
-            adapters
-                .into_iter()
-                .filter(|a| filter.is_some() || AdapterReport::of(a).is_hardware())
-                .min_by_key(rank)
-        } else {
-            adapters.into_iter().min_by_key(rank)
-        };
-        let Some(chosen) = chosen else {
-            if kind == DeviceKind::Auto {
-                return Ok((Executor::cpu(), "device: cpu (auto: no hardware GPU adapter found)".into()));
-            }
-            if let (Some(f), false) = (&filter, names.is_empty()) {
-                anyhow::bail!("no {kind:?} adapter's name contains {f:?}; there are: {}", names.join(", "));
-            }
-            anyhow::bail!(
-                "no {kind:?} adapter found; {} (`gpu-fmnist devices` lists what wgpu sees)",
-                kind.install_hint()
-            );
-        };
-        let ctx = GpuContext::from_adapter(&chosen)?;
-        let line = format!(
-            "device: {} ({:?}, {:?}{})",
-            ctx.adapter.info.name,
-            ctx.adapter.info.backend,
-            ctx.adapter.info.device_type,
-            if kind == DeviceKind::Auto { ", chosen by auto" } else { "" }
-        );
-        Ok((Executor::Gpu(Box::new(ctx)), line))
-    }
-}
-
 impl GpuContext {
-    /// Opens the first adapter on `kind`'s backends (lavapipe here); for tests and tools.
-    pub fn open(kind: DeviceKind) -> anyhow::Result<Self> {
-        match Executor::open(kind, None)? {
-            (Executor::Gpu(ctx), _) => Ok(*ctx),
-            (Executor::Cpu { .. }, _) => anyhow::bail!("no GPU adapter for {kind:?}"),
-        }
-    }
-
     /// Opens a device on `adapter` with the adapter's own limits (not WebGPU's smaller
     /// defaults) and the optional features the engine can use.
     pub fn from_adapter(adapter: &wgpu::Adapter) -> anyhow::Result<Self> {
@@ -362,9 +230,4 @@ impl GpuContext {
             .map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
         self.take_error()
     }
-}
-
-/// wgpu's error texts span several lines; our errors are one.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -3,10 +3,11 @@
 //! compute pass and one submission, and never waits.
 
 use super::compiler::{storage_buffer, Compiler};
-use super::context::{one_line, GpuContext};
+use super::context::GpuContext;
 use super::kernels::{Bind, Dispatch, Kernels};
 use super::{batchnorm, conv, data, elementwise, matmul, optimizer, pool, softmax_xent};
 use crate::graph::{Counters, Engine, Op, Program, TensorSpec, T};
+use crate::text::one_line;
 
 /// The dispatches that run `op`.
 fn compile_op(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {

@@ -10,9 +10,10 @@ use std::rc::Rc;
 
 use wgpu::util::DeviceExt;
 
-use super::context::{one_line, GpuContext};
+use super::context::GpuContext;
 use crate::graph::ops::Mask;
 use crate::rng::keep_scale;
+use crate::text::one_line;
 
 /// A kernel file: `shaders/<name>.wgsl` with `shaders/common.wgsl` in front of it.
 #[derive(Debug, Clone, Copy)]

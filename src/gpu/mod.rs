@@ -14,7 +14,5 @@ mod optimizer;
 mod pool;
 mod softmax_xent;
 
-pub use context::{
-    adapters, list_adapters, one_line, AdapterReport, DeviceKind, Executor, GpuContext, Tuning,
-};
+pub use context::{adapters, check_backend_env, instance, AdapterReport, GpuContext, Tuning};
 pub use engine::GpuEngine;

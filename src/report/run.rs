@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::{confusion_csv, history_csv, plot_confusion, plot_curves, summary_md, write_text, RunSummary};
 use crate::data::SplitName;
-use crate::gpu::{DeviceKind, Executor};
+use crate::device::{DeviceKind, Executor};
 use crate::graph::callbacks::best_epoch;
 use crate::graph::model::summary;
 use crate::train::{Checkpoint, Evaluation, Interrupted, Progress, Trainer};

@@ -16,7 +16,8 @@ pub use checkpoint::{Checkpoint, Model};
 
 use crate::cpu::CpuEngine;
 use crate::data::{FashionMnist, SplitName, CLASSES};
-use crate::gpu::{Executor, GpuEngine};
+use crate::device::Executor;
+use crate::gpu::GpuEngine;
 use crate::graph::model::initial_values;
 use crate::graph::ops::{Record, State, RECORD_WIDTH};
 use crate::graph::{Counters, Engine, Graph, ModelSpec, Optimizer, Program};
