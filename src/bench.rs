@@ -386,6 +386,27 @@ pub struct EpochTiming {
     pub dispatches_per_step: Option<usize>,
 }
 
+/// One row per engine, device, model, batch and thread count, in the order first met: the
+/// round whose seconds per step is the median of that row's rounds (the lower middle one of an
+/// even count).
+pub fn median_rows(rounds: Vec<EpochTiming>) -> Vec<EpochTiming> {
+    let key = |r: &EpochTiming| (r.engine.clone(), r.device.clone(), r.model.clone(), r.batch, r.threads);
+    let mut groups: Vec<Vec<EpochTiming>> = Vec::new();
+    for r in rounds {
+        match groups.iter_mut().find(|g| key(&g[0]) == key(&r)) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut g| {
+            g.sort_by(|a, b| a.seconds_per_step.total_cmp(&b.seconds_per_step));
+            g.swap_remove((g.len() - 1) / 2)
+        })
+        .collect()
+}
+
 /// benches/peers.py, carried in the binary so that `bench --peers` runs from any directory.
 pub const PEERS_SCRIPT: &str = include_str!("../benches/peers.py");
 
@@ -475,6 +496,38 @@ pub fn peers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rounds collapse to one row per engine, model, batch and thread count, in the order first
+    /// met, each the round with the median seconds per step (the lower middle of an even count).
+    #[test]
+    fn rounds_collapse_to_their_medians() {
+        let row = |engine: &str, threads, seconds| EpochTiming {
+            engine: engine.into(),
+            device: "cpu".into(),
+            model: "mlp".into(),
+            batch: 32,
+            threads,
+            seconds_per_step: seconds,
+            epoch_seconds: seconds * 1718.0,
+            images_per_second: 32.0 / seconds,
+            dispatches_per_step: None,
+        };
+        let rounds = vec![
+            row("gpu-fmnist", 1, 3.0),
+            row("torch", 1, 5.0),
+            row("gpu-fmnist", 2, 9.0),
+            row("torch", 1, 4.0),
+            row("gpu-fmnist", 1, 1.0),
+            row("gpu-fmnist", 2, 7.0),
+            row("gpu-fmnist", 1, 2.0),
+        ];
+        let got: Vec<(String, usize, f64)> =
+            median_rows(rounds).into_iter().map(|r| (r.engine, r.threads, r.seconds_per_step)).collect();
+        assert_eq!(
+            got,
+            vec![("gpu-fmnist".into(), 1, 2.0), ("torch".into(), 1, 4.0), ("gpu-fmnist".into(), 2, 7.0)]
+        );
+    }
 
     /// The floor's FLOPs of an MLP step, counted by hand: each Dense layer's product forward, its
     /// weight gradient and its input gradient (the first layer's too: BatchNorm before it

@@ -12,6 +12,7 @@ use super::BenchArgs;
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (reps, steps) = (args.reps, args.steps);
     anyhow::ensure!(reps >= 1, "--reps must be at least 1");
+    anyhow::ensure!(args.rounds >= 1, "--rounds must be at least 1");
     anyhow::ensure!(args.threads.iter().all(|&t| t >= 1), "--threads must be at least 1");
     anyhow::ensure!(args.batch.iter().all(|&b| b >= 1), "--batch must be at least 1");
     let specs = args.model.iter().map(|m| ModelSpec::load(m)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -31,42 +32,52 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let each = if steps == 0 { "a whole epoch".to_string() } else { format!("{steps} steps") };
     let timed =
         if reps == 1 { format!("one run of {each}") } else { format!("medians of {reps} runs of {each}") };
-    println!("{line}; {timed}; an epoch is {} images", data.train.len());
+    let rounds = match args.rounds {
+        1 => String::new(),
+        r => format!("; {r} rounds, ours and the peers alternating who goes first, medians over the rounds"),
+    };
+    println!("{line}; {timed}{rounds}; an epoch is {} images", data.train.len());
 
     // Our engines, model by model and batch by batch.
-    let mut rows: Vec<EpochTiming> = Vec::new();
-    for spec in &specs {
-        for &batch in &args.batch {
-            let cpus: Vec<(Executor, usize)> =
-                args.threads.iter().map(|&t| (Executor::Cpu { threads: t }, t)).collect();
-            let mut executors: Vec<(&Executor, usize)> = cpus.iter().map(|(e, t)| (e, *t)).collect();
-            if let Executor::Gpu(_) = &exec {
-                executors.insert(0, (&exec, 0));
-            }
-            for &(executor, ref threads) in &executors {
-                let t = bench::train_steps(executor, &data, spec, batch, steps, reps)?;
-                let gpu = matches!(executor, Executor::Gpu(_));
-                rows.push(EpochTiming {
-                    engine: "gpu-fmnist".into(),
-                    device: match executor {
-                        Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
-                        Executor::Cpu { .. } => "cpu".into(),
-                    },
-                    model: spec.name.clone(),
-                    batch,
-                    threads: *threads,
-                    seconds_per_step: t.seconds_per_step,
-                    epoch_seconds: t.seconds_per_step * epoch_steps(batch) as f64,
-                    images_per_second: t.images_per_second,
-                    dispatches_per_step: gpu.then_some(t.dispatches_per_step),
-                });
+    let ours = || -> anyhow::Result<Vec<EpochTiming>> {
+        let mut rows = Vec::new();
+        for spec in &specs {
+            for &batch in &args.batch {
+                let cpus: Vec<(Executor, usize)> =
+                    args.threads.iter().map(|&t| (Executor::Cpu { threads: t }, t)).collect();
+                let mut executors: Vec<(&Executor, usize)> = cpus.iter().map(|(e, t)| (e, *t)).collect();
+                if let Executor::Gpu(_) = &exec {
+                    executors.insert(0, (&exec, 0));
+                }
+                for &(executor, ref threads) in &executors {
+                    let t = bench::train_steps(executor, &data, spec, batch, steps, reps)?;
+                    let gpu = matches!(executor, Executor::Gpu(_));
+                    rows.push(EpochTiming {
+                        engine: "gpu-fmnist".into(),
+                        device: match executor {
+                            Executor::Gpu(ctx) => ctx.adapter.info.name.clone(),
+                            Executor::Cpu { .. } => "cpu".into(),
+                        },
+                        model: spec.name.clone(),
+                        batch,
+                        threads: *threads,
+                        seconds_per_step: t.seconds_per_step,
+                        epoch_seconds: t.seconds_per_step * epoch_steps(batch) as f64,
+                        images_per_second: t.images_per_second,
+                        dispatches_per_step: gpu.then_some(t.dispatches_per_step),
+                    });
+                }
             }
         }
-    }
-    let mut missing = Vec::new();
-    if !args.no_peers {
+        Ok(rows)
+    };
+    // The peers, each engine and thread count in a process of its own (benches/peers.py).
+    let peers = || -> anyhow::Result<(Vec<EpochTiming>, Vec<String>)> {
+        let (mut rows, mut missing) = (Vec::new(), Vec::new());
+        if args.no_peers {
+            return Ok((rows, missing));
+        }
         let models: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        let peer_steps = args.peer_steps;
         let found = bench::peers(
             &args.python,
             &["torch", "keras"],
@@ -74,7 +85,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             &models,
             &args.batch,
             &args.threads,
-            peer_steps,
+            args.peer_steps,
             epoch_steps,
         )?;
         for p in found {
@@ -83,7 +94,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 Peer::Missing { engine, reason } => missing.push(format!("{engine}: {reason}")),
             }
         }
+        Ok((rows, missing))
+    };
+    // Rounds alternate who goes first (ours, then the peers; then the peers, then ours; …), so
+    // that neither side always meets a machine the other has just warmed or loaded.
+    let mut rounds: Vec<EpochTiming> = Vec::new();
+    let mut missing = Vec::new();
+    for round in 0..args.rounds {
+        let (first_ours, peer_first) = (round % 2 == 0, round % 2 == 1);
+        if peer_first {
+            let (r, m) = peers()?;
+            rounds.extend(r);
+            missing = m;
+        }
+        rounds.extend(ours()?);
+        if first_ours {
+            let (r, m) = peers()?;
+            rounds.extend(r);
+            missing = m;
+        }
     }
+    let mut rows = bench::median_rows(rounds);
 
     // The floor: each step's products at the rate of a large product on this CPU.
     let mut rates = Vec::new();

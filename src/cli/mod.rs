@@ -149,6 +149,10 @@ pub struct BenchArgs {
     /// the peers are timed by default).
     #[arg(long, default_value_t = 50)]
     steps: usize,
+    /// Rounds of the whole comparison, alternating whether ours or the peers go first; each row
+    /// is the median over the rounds.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Thread counts to time the CPU paths at (ours and the peers'), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2], value_name = "N,M,…")]
     threads: Vec<usize>,
