@@ -160,13 +160,15 @@ impl Record {
             if let Some(last) =
                 history.last().filter(|r| r.train_loss.is_nan() || r.train_loss >= FAILED_LOSS)
             {
+                let loss = last.train_loss;
+                let loss = if loss.abs() < 1e4 { format!("{loss:.3}") } else { format!("{loss:.2e}") };
                 failed = Some(format!(
-                    "the training loss ended at {:.3}, chance level (ln 10 = 2.303)",
-                    last.train_loss
+                    "the training loss ended at {loss}, at or above chance level (ln 10 = 2.303)"
                 ));
             }
         }
-        let seconds: f64 = history.iter().map(|r| r.seconds).sum();
+        // (+ 0.0: an empty sum is −0.0.)
+        let seconds: f64 = history.iter().map(|r| r.seconds).sum::<f64>() + 0.0;
         Ok(Record {
             study: study.to_string(),
             setting: trial.setting.clone(),
