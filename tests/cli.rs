@@ -1,17 +1,12 @@
 //! The command line as a user meets it: every command documented, a training run's files, eval,
 //! predict, resume, and one-line errors (exit code 1, no panic) for bad input.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample");
-
-/// Runs the binary; returns (exit code, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpu-fmnist")).args(args).output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-}
+use common::{eval_json, run, SAMPLE};
 
 /// Asserts a failure reported as exactly one `error:` line that contains `expect`.
 fn assert_one_line_error(args: &[&str], expect: &str) {
@@ -604,18 +599,7 @@ fn early_stopping_stops_restores_the_best_weights_and_keeps_them() {
     let top = accuracies.iter().cloned().fold(f64::MIN, f64::max);
     assert_eq!(accuracies.iter().position(|&a| a == top).unwrap() + 1, kept.epoch);
     // And the test figures are those of the restored weights.
-    let (code, stdout, stderr) = run(&[
-        "eval",
-        "--checkpoint",
-        out.join("model.safetensors").to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--data-dir",
-        SAMPLE,
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let eval: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let eval = eval_json(&out.join("model.safetensors"));
     assert_eq!(eval["accuracy"], metrics["test_accuracy"]);
     assert_one_line_error(&[&args[..], &["--early-stopping", "0"]].concat(), "--early-stopping");
 }

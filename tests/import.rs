@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{one_line_error, run, SAMPLE};
+use common::{eval_json, one_line_error, run, SAMPLE};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import");
 
@@ -29,19 +29,8 @@ fn keras_and_pytorch_weights_give_the_accuracy_they_were_made_to_give() {
             run(&["import", &weights, "--model", &model(), "--out", out.to_str().unwrap()]);
         assert_eq!(code, 0, "{stderr}");
         assert!(table.contains(&format!("{layout} names and layouts")) && table.contains(shown), "{table}");
-        let (code, json, stderr) = run(&[
-            "eval",
-            "--checkpoint",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--data-dir",
-            SAMPLE,
-            "--json",
-        ]);
-        assert_eq!(code, 0, "{stderr}");
-        let e: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(e["accuracy"], expected["accuracy"], "{file}: {json}");
+        let e = eval_json(&out);
+        assert_eq!(e["accuracy"], expected["accuracy"], "{file}: {e}");
         let (loss, want) = (e["loss"].as_f64().unwrap(), expected["loss"].as_f64().unwrap());
         assert!((loss - want).abs() < 1e-4, "{file}: loss {loss} against numpy's {want}");
         // Imported weights serve eval and predict, not --resume.

@@ -27,6 +27,16 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     run_in(None, &[], args)
 }
 
+/// `eval --checkpoint CHECKPOINT --json` on the sample data with the CPU path, which must
+/// succeed: its JSON.
+pub fn eval_json(checkpoint: &Path) -> serde_json::Value {
+    let c = checkpoint.to_str().unwrap();
+    let (code, json, stderr) =
+        run(&["eval", "--checkpoint", c, "--device", "cpu", "--data-dir", SAMPLE, "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("eval --json gave {json:?}: {e}"))
+}
+
 /// Asserts a failure reported as exactly one `error:` line that contains each of `expect`.
 pub fn one_line_error(result: (i32, String, String), expect: &[&str]) {
     let (code, _, stderr) = result;
