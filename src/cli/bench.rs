@@ -101,17 +101,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut rounds: Vec<EpochTiming> = Vec::new();
     let mut missing = Vec::new();
     for round in 0..args.rounds {
-        let (first_ours, peer_first) = (round % 2 == 0, round % 2 == 1);
-        if peer_first {
-            let (r, m) = peers()?;
-            rounds.extend(r);
-            missing = m;
-        }
-        rounds.extend(ours()?);
-        if first_ours {
-            let (r, m) = peers()?;
-            rounds.extend(r);
-            missing = m;
+        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
+        for our_turn in order {
+            if our_turn {
+                rounds.extend(ours()?);
+            } else {
+                let (r, m) = peers()?;
+                rounds.extend(r);
+                missing = m;
+            }
         }
     }
     let mut rows = bench::median_rows(rounds);
