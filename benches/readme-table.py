@@ -12,9 +12,9 @@ for i, name in enumerate(order, 1):
         claim = re.search(r'^claim = "(.*)"', open(f"{ROOT}/experiments/{name}.toml").read(), re.M).group(1).replace("|", "\\|")
         print(f"| {i} | [{name}](experiments/{name}.toml) | {claim} | not yet run on the full data | — | **queued** |"); continue
     s = json.load(open(p))
-    if not any(st['seeds'] or st['failed_seeds'] for st in s['settings']):
+    if s.get("first_round_left", 0) > 0:
         claim = s["claim"].replace("|", "\\|")
-        print(f"| {i} | [{name}](experiments/{name}.toml) | {claim} | not yet run on the full data (first trials under way) | — | **queued** |"); continue
+        print(f"| {i} | [{name}](docs/experiments/{name}/REPORT.md) | {claim} | first round under way: {s['records']} trials recorded, {s['first_round_left']} to go | — | **running** |"); continue
     parts = []
     for j in s["statements"]:
         if j["method"] == "binomial":

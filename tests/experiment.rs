@@ -329,6 +329,12 @@ fn a_tiny_study_runs_writes_its_records_and_resumes_without_rerunning() {
     assert!(report.contains("300 training images"), "{report}");
     let merged = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(merged.contains("[tiny](tiny/REPORT.md)") && merged.contains("ReLU beats tanh."), "{merged}");
+    // Every built-in study is listed, those without a record as not run yet (none counted inconclusive).
+    let (_, list, _) = run(&["experiment", "--list"]);
+    let builtin = list.lines().count() - 1;
+    assert!(merged.contains(&format!("{} claims: ", builtin + 1)), "{merged}");
+    assert!(merged.contains(&format!("{builtin} not run yet")), "{merged}");
+    assert!(merged.contains("| cnn-epochs **not run yet** | "), "{merged}");
 
     // A trial stopped after its last checkpoint but before its metrics resumes from the
     // checkpoint and ends with the same history.

@@ -119,6 +119,11 @@ fn order() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
+/// Every built-in study, in the merged report's order.
+fn builtin() -> anyhow::Result<Vec<Study>> {
+    BUILTIN.iter().map(|(n, _)| Study::load(n)).collect()
+}
+
 pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
     if a.list {
         println!("{:<16} claim", "study");
@@ -164,19 +169,22 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         for s in &studies {
             let dir = a.out.join(&s.name);
             if a.all && !dir.is_dir() {
-                continue; // --all reports the studies that have begun
+                continue; // the merged report lists it as not run yet
             }
             anyhow::ensure!(dir.is_dir(), "{}: no trials of {} there yet", dir.display(), s.name);
             let summary = write_study(s, &dir, &overrides)?;
+            let verdict = match summary.records {
+                0 => "not run yet".to_string(),
+                _ => summary.verdict.to_string(),
+            };
             println!(
-                "{}: {} ({} records) — {}",
+                "{}: {verdict} ({} records) — {}",
                 s.name,
-                summary.verdict,
                 summary.records,
                 dir.join("REPORT.md").display()
             );
         }
-        let n = write_merged(&a.out, &order())?;
+        let n = write_merged(&a.out, &builtin()?)?;
         println!("wrote {} ({n} studies)", a.out.join("REPORT.md").display());
         return Ok(());
     }
@@ -222,7 +230,7 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
         })?;
         if a.trial.is_none() {
             let summary = write_study(s, &runner.study_dir(s), &overrides)?;
-            write_merged(&a.out, &order())?;
+            write_merged(&a.out, &builtin()?)?;
             println!("{}: {} — {}", s.name, summary.verdict, runner.study_dir(s).join("REPORT.md").display());
         }
     }

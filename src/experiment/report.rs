@@ -47,6 +47,9 @@ pub struct Summary {
     pub builds: Vec<String>,
     /// Curve study: the epochs its tables show.
     pub curve: Vec<usize>,
+    /// First-round trials without a record yet: while any are left, the verdict is interim.
+    #[serde(default)]
+    pub first_round_left: usize,
 }
 
 fn stats_of(study: &Study, records: &[Record]) -> Vec<SettingStats> {
@@ -165,6 +168,11 @@ pub fn write_study(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::Re
         devices: distinct(&|r| format!("{} ({})", r.device, r.adapter)),
         builds: distinct(&|r| r.build.clone()),
         curve: study.curve.clone().unwrap_or_default(),
+        first_round_left: study
+            .trials(o)
+            .iter()
+            .filter(|t| !records.iter().any(|r| r.setting == t.setting && r.seed == t.seed))
+            .count(),
     };
     write_text(&study_dir.join("results.csv"), &results_csv(study, o, &records))?;
     if !records.is_empty() {
@@ -223,8 +231,12 @@ fn study_md(study: &Study, s: &Summary) -> String {
         if s.builds.is_empty() { "—".into() } else { s.builds.join(", ") },
     );
     md += &format!(
-        "## Verdict: **{}**\n\nEach effect is in points of held-out accuracy unless the statement names another quantity, with its {:.1}% interval.\n\n",
+        "## Verdict: **{}**{}\n\nEach effect is in points of held-out accuracy unless the statement names another quantity, with its {:.1}% interval.\n\n",
         s.verdict,
+        match s.first_round_left {
+            0 => String::new(),
+            n => format!(" (interim: the first round has {n} trials to go)"),
+        },
         100.0 * level
     );
     md += &statements_table(&s.statements);
@@ -284,33 +296,50 @@ fn study_md(study: &Study, s: &Summary) -> String {
     md
 }
 
-/// `DIR/REPORT.md`: one section per study found under `dir` (its `summary.json`), in the order
-/// of `order` first, then by name; Benjamini–Hochberg-adjusted p-values over every statement.
-pub fn write_merged(dir: &Path, order: &[&str]) -> anyhow::Result<usize> {
-    let mut summaries = Vec::new();
+/// `DIR/REPORT.md`: one section per study of `studies` (in that order) and then per other study
+/// found under `dir` (its `summary.json`), by name; a study with no record yet is listed as
+/// "not run yet". Benjamini–Hochberg-adjusted p-values over every judged statement.
+pub fn write_merged(dir: &Path, studies: &[Study]) -> anyhow::Result<usize> {
+    let mut found = std::collections::BTreeMap::new();
     let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     for entry in entries.flatten() {
         let path = entry.path().join("summary.json");
         if let Ok(text) = std::fs::read_to_string(&path) {
             let s: Summary =
                 serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            summaries.push(s);
+            found.insert(s.name.clone(), s);
         }
     }
-    let rank = |n: &str| order.iter().position(|o| *o == n).unwrap_or(usize::MAX);
-    summaries.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then(a.name.cmp(&b.name)));
-    let all_p: Vec<f64> = summaries.iter().flat_map(|s| s.statements.iter().map(|j| j.p)).collect();
+    // Every listed study in its order (a summary, or None: not run yet), then the others.
+    let mut rows: Vec<(String, Option<Summary>)> =
+        studies.iter().map(|s| (s.name.clone(), found.remove(&s.name).filter(|s| s.records > 0))).collect();
+    rows.extend(found.into_iter().filter(|(_, s)| s.records > 0).map(|(n, s)| (n, Some(s))));
+    let all_p: Vec<f64> =
+        rows.iter().flat_map(|(_, s)| s.iter().flat_map(|s| s.statements.iter().map(|j| j.p))).collect();
     let q = stats::benjamini_hochberg(&all_p);
     let mut md = String::from("# The report's claims, tested\n\nOne row per claim: the report's words and where it says them, each statement's effect in points with its interval, and the verdicts (the rule is at the end). The last column adjusts every statement's p-value across all claims by Benjamini–Hochberg (the false discovery rate); verdicts use Holm within each claim.\n\n");
     let mut counts = std::collections::BTreeMap::new();
-    for s in &summaries {
-        *counts.entry(s.verdict.to_string()).or_insert(0usize) += 1;
+    for (_, s) in &rows {
+        *counts.entry(s.as_ref().map_or(NOT_RUN.to_string(), |s| s.verdict.to_string())).or_insert(0usize) +=
+            1;
     }
     let tally: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
-    md += &format!("{} claims: {}.\n\n", summaries.len(), tally.join(", "));
+    md += &format!("{} claims: {}.\n\n", rows.len(), tally.join(", "));
     md += "| study | claim (source) | statement | effect, points [interval] | verdict | BH q |\n|---|---|---|---|---|---|\n";
     let mut i = 0;
-    for s in &summaries {
+    for (name, s) in &rows {
+        let Some(s) = s else {
+            let study = studies.iter().find(|s| &s.name == name).expect("a listed study");
+            for (k, st) in study.expect.iter().enumerate() {
+                let head = if k == 0 {
+                    format!("{name} **{NOT_RUN}** | {}", claim_cell(&study.claim, study.source.as_deref()))
+                } else {
+                    " | ".to_string()
+                };
+                md += &format!("| {head} | {} | — | {NOT_RUN} | — |\n", cell(&st.text));
+            }
+            continue;
+        };
         let setup = format!(
             "{} epochs, {} training images, seeds `{}`, {} records",
             s.epochs,
@@ -319,14 +348,17 @@ pub fn write_merged(dir: &Path, order: &[&str]) -> anyhow::Result<usize> {
             s.records
         );
         for (k, j) in s.statements.iter().enumerate() {
+            let interim = match s.first_round_left {
+                0 => String::new(),
+                n => format!(" (interim: {n} first-round trials to go)"),
+            };
             let head = if k == 0 {
                 format!(
-                    "[{}]({}/REPORT.md) **{}** | {}{} — {setup}",
+                    "[{}]({}/REPORT.md) **{}**{interim} | {} — {setup}",
                     s.name,
                     s.name,
                     s.verdict,
-                    cell(&s.claim),
-                    s.source.as_deref().map_or(String::new(), |src| format!(" ({})", cell(src)))
+                    claim_cell(&s.claim, s.source.as_deref())
                 )
             } else {
                 " | ".to_string()
@@ -346,7 +378,15 @@ pub fn write_merged(dir: &Path, order: &[&str]) -> anyhow::Result<usize> {
     }
     md += &format!("\n## The rule\n\n{RULE}\n");
     write_text(&dir.join("REPORT.md"), &md)?;
-    Ok(summaries.len())
+    Ok(rows.len())
+}
+
+/// The merged report's word for a study with no record yet.
+const NOT_RUN: &str = "not run yet";
+
+/// A claim and where the report says it, for a table cell.
+fn claim_cell(claim: &str, source: Option<&str>) -> String {
+    format!("{}{}", cell(claim), source.map_or(String::new(), |src| format!(" ({})", cell(src))))
 }
 
 const PALETTE: [RGBColor; 10] = [
