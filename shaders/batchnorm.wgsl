@@ -10,7 +10,9 @@
 //               (training: the batch's mean and var; inference: the moving ones)
 //   grad_sums:  dbeta = Σ_rows dy,  dgamma = Σ_rows dy · xhat,  xhat = (x − mean) / sqrt(var + eps)
 //   grad_input: dx = gamma / sqrt(var + eps) / rows · (rows · dy − dbeta − xhat · dgamma)
-// Column sums run one workgroup per column through a fixed tree: reproducible.
+// Column sums run one workgroup per column through a fixed tree (`stats`, `grad_sums`), or, on a
+// CPU driver for short columns, one invocation per column in row order (`stats_columns`,
+// `grad_sums_columns`: no barriers, which lavapipe pays dearly for): reproducible either way.
 
 struct Norm {
     rows: u32,
@@ -84,12 +86,37 @@ fn column_stats(col: u32, lid: u32) -> vec2<f32> {
     }
     let v = workgroup_sum(lid, vec2<f32>(q, 0.0)).x / n;
     if lid == 0u {
-        mean[col] = m;
-        variance[col] = v;
-        moving_mean[col] = moving_mean[col] * p.momentum + m * p.one_minus_momentum;
-        moving_var[col] = moving_var[col] * p.momentum + v * p.one_minus_momentum;
+        write_stats(col, m, v);
     }
     return vec2<f32>(m, v);
+}
+
+// Column `col`'s batch mean and variance, and the moving ones updated.
+fn write_stats(col: u32, m: f32, v: f32) {
+    mean[col] = m;
+    variance[col] = v;
+    moving_mean[col] = moving_mean[col] * p.momentum + m * p.one_minus_momentum;
+    moving_var[col] = moving_var[col] * p.momentum + v * p.one_minus_momentum;
+}
+
+@compute @workgroup_size(64)
+fn stats_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if col >= p.cols {
+        return;
+    }
+    let n = f32(p.rows);
+    var s = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        s += x[r * p.cols + col];
+    }
+    let m = s / n;
+    var q = 0.0;
+    for (var r = 0u; r < p.rows; r++) {
+        let dev = x[r * p.cols + col] - m;
+        q += dev * dev;
+    }
+    write_stats(col, m, q / n);
 }
 
 @compute @workgroup_size(WG)
@@ -103,21 +130,36 @@ fn apply(id: Invocation) {
     out[i] = x[i] * inv + (beta[col] - mean[col] * inv);
 }
 
-@compute @workgroup_size(64)
-fn grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let col = wid.x;
+// (dbeta, dgamma) of column `col` over rows first, first + step, ….
+fn column_grad_sums(col: u32, first: u32, step: u32) -> vec2<f32> {
     let m = mean[col];
     let inv_std = inverseSqrt(variance[col] + p.eps);
     var s = vec2<f32>(0.0);
-    for (var r = lid; r < p.rows; r += 64u) {
+    for (var r = first; r < p.rows; r += step) {
         let i = r * p.cols + col;
         s += vec2<f32>(dy[i], dy[i] * (x[i] - m) * inv_std);
     }
-    let total = workgroup_sum(lid, s);
+    return s;
+}
+
+@compute @workgroup_size(64)
+fn grad_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let total = workgroup_sum(lid, column_grad_sums(wid.x, lid, 64u));
     if lid == 0u {
-        dbeta[col] = total.x;
-        dgamma[col] = total.y;
+        dbeta[wid.x] = total.x;
+        dgamma[wid.x] = total.y;
     }
+}
+
+@compute @workgroup_size(64)
+fn grad_sums_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if col >= p.cols {
+        return;
+    }
+    let total = column_grad_sums(col, 0u, 1u);
+    dbeta[col] = total.x;
+    dgamma[col] = total.y;
 }
 
 @compute @workgroup_size(WG)

@@ -98,70 +98,67 @@ fn store(v: f32, m: u32, n: u32) {
     }
 }
 
-@compute @workgroup_size(8, 8, 1)
-fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let m0 = gid.y * 4u;
-    let n0 = gid.x * 4u;
-    if m0 >= d.m || n0 >= d.n {
-        return;
+// Rows of op(A) or op(B) that stay the same along K (A's rows m0.., B's rows n0.. when stored
+// transposed), clamped to the matrix once: their element offsets.
+fn a_offsets(m0: u32) -> vec4<u32> {
+    return min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.m - 1u)) * d.lda;
+}
+
+fn b_offsets(n0: u32) -> vec4<u32> {
+    return min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.n - 1u)) * d.ldb;
+}
+
+// A whole 4-wide step of K from k0, four 4-float loads each:
+// a_step[kk][i] = op(A)[m0 + i][k0 + kk];  b_step[j][kk] = op(B)[k0 + kk][n0 + j].
+fn a_step(m0: u32, rows: vec4<u32>, k0: u32) -> mat4x4<f32> {
+    if TRANS_A {
+        let at = k0 * d.lda + m0;
+        return mat4x4<f32>(la(at), la(at + d.lda), la(at + 2u * d.lda), la(at + 3u * d.lda));
     }
-    let k_begin = gid.z * d.k_chunk;
-    let k_end = min(k_begin + d.k_chunk, d.k);
-    let k_full = k_begin + (k_end - k_begin) / 4u * 4u;
-    let lda = d.lda;
-    let ldb = d.ldb;
-    // Rows that stay the same along K (A's rows m0.., B's rows n0.. when stored transposed),
-    // clamped to the matrix once: their element offsets.
-    let a_row = vec4<u32>(min(vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.m - 1u))) * lda;
-    let b_row = vec4<u32>(min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(d.n - 1u))) * ldb;
-    // As a matrix, acc is the 4×4 block of C at (m0, n0): acc[j][i] = C[m0 + i][n0 + j].
-    var acc = mat4x4<f32>();
-    // Whole 4-wide steps of K: eight 4-float loads and one 4×4 product each.
-    // ablk[kk][i] = op(A)[m0 + i][k0 + kk];  bblk[j][kk] = op(B)[k0 + kk][n0 + j].
-    for (var k0 = k_begin; k0 < k_full; k0 += 4u) {
-        var ablk: mat4x4<f32>;
-        if TRANS_A {
-            let at = k0 * lda + m0;
-            ablk = mat4x4<f32>(la(at), la(at + lda), la(at + 2u * lda), la(at + 3u * lda));
-        } else {
-            ablk = transpose(mat4x4<f32>(la(a_row.x + k0), la(a_row.y + k0), la(a_row.z + k0), la(a_row.w + k0)));
-        }
-        var bblk: mat4x4<f32>;
-        if TRANS_B {
-            bblk = mat4x4<f32>(lb(b_row.x + k0), lb(b_row.y + k0), lb(b_row.z + k0), lb(b_row.w + k0));
-        } else {
-            let at = k0 * ldb + n0;
-            bblk = transpose(mat4x4<f32>(lb(at), lb(at + ldb), lb(at + 2u * ldb), lb(at + 3u * ldb)));
-        }
-        acc += ablk * bblk;
+    return transpose(mat4x4<f32>(la(rows.x + k0), la(rows.y + k0), la(rows.z + k0), la(rows.w + k0)));
+}
+
+fn b_step(n0: u32, rows: vec4<u32>, k0: u32) -> mat4x4<f32> {
+    if TRANS_B {
+        return mat4x4<f32>(lb(rows.x + k0), lb(rows.y + k0), lb(rows.z + k0), lb(rows.w + k0));
     }
-    if k_full < k_end {
-        // The last step overhangs K: rows past K are clamped, and what was read there (or in a
-        // row's padding) must not count, whatever it holds.
-        let k0 = k_full;
-        var ablk: mat4x4<f32>;
-        if TRANS_A {
-            ablk = a_rows(k0, d.k, m0);
-        } else {
-            ablk = transpose(a_rows(m0, d.m, k0));
-        }
-        var bblk: mat4x4<f32>;
-        if TRANS_B {
-            bblk = b_rows(n0, d.n, k0);
-        } else {
-            bblk = transpose(b_rows(k0, d.k, n0));
-        }
-        let left = k_end - k0;
-        let keep = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(left);
-        for (var kk = left; kk < 4u; kk++) {
-            ablk[kk] = vec4<f32>(0.0);
-        }
-        for (var j = 0u; j < 4u; j++) {
-            bblk[j] = select(vec4<f32>(0.0), bblk[j], keep);
-        }
-        acc += ablk * bblk;
+    let at = k0 * d.ldb + n0;
+    return transpose(mat4x4<f32>(lb(at), lb(at + d.ldb), lb(at + 2u * d.ldb), lb(at + 3u * d.ldb)));
+}
+
+// The last step, which overhangs K by 4 − `left`: rows past K are clamped, and what was read
+// there (or in a row's padding) must not count, whatever it holds, so both sides are zeroed.
+fn a_last(m0: u32, k0: u32, left: u32) -> mat4x4<f32> {
+    var blk: mat4x4<f32>;
+    if TRANS_A {
+        blk = a_rows(k0, d.k, m0);
+    } else {
+        blk = transpose(a_rows(m0, d.m, k0));
     }
-    let offset = select(0u, gid.z * d.m * d.n, PARTIAL);
+    for (var kk = left; kk < 4u; kk++) {
+        blk[kk] = vec4<f32>(0.0);
+    }
+    return blk;
+}
+
+fn b_last(n0: u32, k0: u32, left: u32) -> mat4x4<f32> {
+    var blk: mat4x4<f32>;
+    if TRANS_B {
+        blk = b_rows(n0, d.n, k0);
+    } else {
+        blk = transpose(b_rows(k0, d.k, n0));
+    }
+    let keep = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(left);
+    for (var j = 0u; j < 4u; j++) {
+        blk[j] = select(vec4<f32>(0.0), blk[j], keep);
+    }
+    return blk;
+}
+
+// The 4×4 block acc of C at (m0, n0) (acc[j][i] = C[m0 + i][n0 + j]) where it lies inside C:
+// raw into K-slice z's partial sums with PARTIAL, else through the epilogue.
+fn store_block(acc: mat4x4<f32>, m0: u32, n0: u32, z: u32) {
+    let offset = select(0u, z * d.m * d.n, PARTIAL);
     for (var i = 0u; i < 4u; i++) {
         let m = m0 + i;
         for (var j = 0u; j < 4u; j++) {
@@ -175,6 +172,83 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
+}
+
+// K-slice z of the invocation: [k_begin, k_end) and the end of its whole 4-wide steps.
+fn k_range(z: u32) -> vec3<u32> {
+    let k_begin = z * d.k_chunk;
+    let k_end = min(k_begin + d.k_chunk, d.k);
+    return vec3<u32>(k_begin, k_begin + (k_end - k_begin) / 4u * 4u, k_end);
+}
+
+// Each invocation: the 4×4 block of C at (4·gid.y, 4·gid.x); a step of K is eight 4-float loads
+// and one 4×4 product (16 multiply-adds per 2 floats loaded). For GPUs (`Tuning::Gpu`).
+@compute @workgroup_size(8, 8, 1)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let m0 = gid.y * 4u;
+    let n0 = gid.x * 4u;
+    if m0 >= d.m || n0 >= d.n {
+        return;
+    }
+    let ks = k_range(gid.z);
+    let a_row = a_offsets(m0);
+    let b_row = b_offsets(n0);
+    var acc = mat4x4<f32>();
+    for (var k0 = ks.x; k0 < ks.y; k0 += 4u) {
+        acc += a_step(m0, a_row, k0) * b_step(n0, b_row, k0);
+    }
+    if ks.y < ks.z {
+        acc += a_last(m0, ks.y, ks.z - ks.y) * b_last(n0, ks.y, ks.z - ks.y);
+    }
+    store_block(acc, m0, n0, gid.z);
+}
+
+// matmul_8x8: the same product with an 8×8 block of C per invocation, four 4×4 blocks sharing
+// their loads: a step of K is sixteen 4-float loads and four 4×4 products (32 multiply-adds per
+// 2 floats loaded, twice `matmul`'s). For CPU drivers (`Tuning::Cpu`): lavapipe loads a storage
+// buffer lane by lane, so there a product costs what it loads, and registers are cheap.
+@compute @workgroup_size(8, 8, 1)
+fn matmul_8x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let m0 = gid.y * 8u;
+    let n0 = gid.x * 8u;
+    if m0 >= d.m || n0 >= d.n {
+        return;
+    }
+    let ks = k_range(gid.z);
+    let a_lo = a_offsets(m0);
+    let a_hi = a_offsets(m0 + 4u);
+    let b_lo = b_offsets(n0);
+    let b_hi = b_offsets(n0 + 4u);
+    // acc_ij is the 4×4 block at (m0 + 4i, n0 + 4j).
+    var acc00 = mat4x4<f32>();
+    var acc01 = mat4x4<f32>();
+    var acc10 = mat4x4<f32>();
+    var acc11 = mat4x4<f32>();
+    for (var k0 = ks.x; k0 < ks.y; k0 += 4u) {
+        let a0 = a_step(m0, a_lo, k0);
+        let a1 = a_step(m0 + 4u, a_hi, k0);
+        let b0 = b_step(n0, b_lo, k0);
+        let b1 = b_step(n0 + 4u, b_hi, k0);
+        acc00 += a0 * b0;
+        acc01 += a0 * b1;
+        acc10 += a1 * b0;
+        acc11 += a1 * b1;
+    }
+    if ks.y < ks.z {
+        let left = ks.z - ks.y;
+        let a0 = a_last(m0, ks.y, left);
+        let a1 = a_last(m0 + 4u, ks.y, left);
+        let b0 = b_last(n0, ks.y, left);
+        let b1 = b_last(n0 + 4u, ks.y, left);
+        acc00 += a0 * b0;
+        acc01 += a0 * b1;
+        acc10 += a1 * b0;
+        acc11 += a1 * b1;
+    }
+    store_block(acc00, m0, n0, gid.z);
+    store_block(acc01, m0, n0 + 4u, gid.z);
+    store_block(acc10, m0 + 4u, n0, gid.z);
+    store_block(acc11, m0 + 4u, n0 + 4u, gid.z);
 }
 
 // C[m][n] = act(Σ_z partial[z][m][n] + bias[n]), the slices added in order z = 0, 1, … (and

@@ -9,7 +9,8 @@
 //   l2_penalty: partials[j] = c · Σ w² over chunk j          (fixed tree: reproducible;
 //               l2_penalty_serial: the same, one invocation per chunk, for CPU drivers)
 //   sgd, adam:  with PENALTY, first l2_penalty's partials from w before the update, by the same
-//               tree (a GPU's training step; a CPU driver runs l2_penalty_serial before them);
+//               tree (a GPU's training step); sgd_chunks, adam_chunks: the same, one invocation
+//               per chunk in order, with the penalty as l2_penalty_serial sums it (CPU drivers);
 //               g += 2c · w (the penalty's gradient, kept in g), then
 //     sgd:      momentum 0: w −= lr · g
 //               else:       v = momentum · v − lr · g;  w += v, or with Nesterov w += momentum · v − lr · g
@@ -90,14 +91,6 @@ fn l2_penalty_serial(id: Invocation) {
     partials[j] = ch.c * s;
 }
 
-// Element i's gradient with the penalty's added, kept in g.
-fn gradient(i: u32) -> f32 {
-    let ch = chunks[i / WG];
-    let grad = g[i] + (2.0 * ch.c) * w[i];
-    g[i] = grad;
-    return grad;
-}
-
 fn in_weight(i: u32) -> bool {
     return i / WG < p.chunks && i < chunks[i / WG].end;
 }
@@ -114,6 +107,39 @@ fn penalty_before_update(id: Invocation, i: u32) {
     }
 }
 
+// Element i's update, wi = w[i] and c its weight's L2 factor: the gradient with the penalty's
+// added (kept in g), then the step at rate lr.
+fn sgd_at(i: u32, wi: f32, c: f32, lr: f32) {
+    let grad = g[i] + (2.0 * c) * wi;
+    g[i] = grad;
+    if p.a == 0.0 {
+        w[i] = wi - grad * lr;
+        return;
+    }
+    let vel = m[i] * p.a - grad * lr;
+    m[i] = vel;
+    if p.flag != 0u {
+        w[i] = wi + (vel * p.a - grad * lr);
+    } else {
+        w[i] = wi + vel;
+    }
+}
+
+// The same for Adam at the step's rate alpha and decay lr·wd.
+fn adam_at(i: u32, wi: f32, c: f32, alpha: f32, decay: f32) {
+    let grad = g[i] + (2.0 * c) * wi;
+    g[i] = grad;
+    var wd = wi;
+    if decay != 0.0 {
+        wd -= wi * decay;
+    }
+    let m1 = m[i] + (grad - m[i]) * (1.0 - p.a);
+    let v1 = v[i] + (grad * grad - v[i]) * (1.0 - p.b);
+    m[i] = m1;
+    v[i] = v1;
+    w[i] = wd - m1 * alpha / (sqrt(v1) + p.eps);
+}
+
 @compute @workgroup_size(WG)
 fn sgd(id: Invocation) {
     let i = flat_index(id);
@@ -121,19 +147,7 @@ fn sgd(id: Invocation) {
     if !in_weight(i) {
         return;
     }
-    let grad = gradient(i);
-    let lr = rates[2u * state.record];
-    if p.a == 0.0 {
-        w[i] -= grad * lr;
-        return;
-    }
-    let vel = m[i] * p.a - grad * lr;
-    m[i] = vel;
-    if p.flag != 0u {
-        w[i] += vel * p.a - grad * lr;
-    } else {
-        w[i] += vel;
-    }
+    sgd_at(i, w[i], chunks[i / WG].c, rates[2u * state.record]);
 }
 
 @compute @workgroup_size(WG)
@@ -143,16 +157,52 @@ fn adam(id: Invocation) {
     if !in_weight(i) {
         return;
     }
-    let grad = gradient(i);
+    adam_at(i, w[i], chunks[i / WG].c, rates[2u * state.record], rates[2u * state.record + 1u]);
+}
+
+// sgd_chunks, adam_chunks: one invocation per chunk, its elements in order, and with PENALTY the
+// chunk's penalty partial from each weight just before its update, summed in order as
+// l2_penalty_serial does. For CPU drivers: no barrier, and the chunk's factor and the step's
+// rates loaded once a chunk rather than once an element.
+fn chunk_of(id: Invocation) -> u32 {
+    return (id.wid.y * id.nwg.x + id.wid.x) * 64u + id.lid;
+}
+
+@compute @workgroup_size(64)
+fn sgd_chunks(id: Invocation) {
+    let j = chunk_of(id);
+    if j >= p.chunks {
+        return;
+    }
+    let ch = chunks[j];
+    let lr = rates[2u * state.record];
+    var s = 0.0;
+    for (var i = j * WG; i < min(ch.end, (j + 1u) * WG); i++) {
+        let wi = w[i];
+        s += wi * wi;
+        sgd_at(i, wi, ch.c, lr);
+    }
+    if PENALTY {
+        partials[j] = ch.c * s;
+    }
+}
+
+@compute @workgroup_size(64)
+fn adam_chunks(id: Invocation) {
+    let j = chunk_of(id);
+    if j >= p.chunks {
+        return;
+    }
+    let ch = chunks[j];
     let alpha = rates[2u * state.record];
     let decay = rates[2u * state.record + 1u];
-    var wi = w[i];
-    if decay != 0.0 {
-        wi -= wi * decay;
+    var s = 0.0;
+    for (var i = j * WG; i < min(ch.end, (j + 1u) * WG); i++) {
+        let wi = w[i];
+        s += wi * wi;
+        adam_at(i, wi, ch.c, alpha, decay);
     }
-    let m1 = m[i] + (grad - m[i]) * (1.0 - p.a);
-    let v1 = v[i] + (grad * grad - v[i]) * (1.0 - p.b);
-    m[i] = m1;
-    v[i] = v1;
-    w[i] = wi - m1 * alpha / (sqrt(v1) + p.eps);
+    if PENALTY {
+        partials[j] = ch.c * s;
+    }
 }

@@ -43,6 +43,23 @@ pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Resul
     ))
 }
 
+/// Longest column whose sums a CPU driver takes one invocation per column (`stats_columns`,
+/// `grad_sums_columns`); longer columns, and every column on a GPU, get a workgroup each.
+const SERIAL_ROWS: usize = 1024;
+
+/// The column-sum entry point `name` (a workgroup per column) or its `_columns` form (an
+/// invocation per column), and its grid.
+fn column_sums(c: &Compiler, name: &'static str, rows: usize, cols: usize) -> (&'static str, [u32; 3]) {
+    if c.ctx.tuning == Tuning::Cpu && rows <= SERIAL_ROWS {
+        let serial = match name {
+            "stats" => "stats_columns",
+            _ => "grad_sums_columns",
+        };
+        return (serial, [cols.div_ceil(64) as u32, 1, 1]);
+    }
+    (name, [cols as u32, 1, 1])
+}
+
 /// The uniform block `Norm`, field for field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -66,9 +83,10 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
     match *op {
         Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
+            let (entry, groups) = column_sums(c, "stats", rows, cols);
             Ok(vec![c.dispatch(
                 BATCHNORM,
-                "stats",
+                entry,
                 &[],
                 (0, bytemuck::cast_slice(&[norm(rows, cols, momentum, 0.0)])),
                 &[
@@ -78,7 +96,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     (7, c.buf(moving_mean)),
                     (8, c.buf(moving_var)),
                 ],
-                [cols as u32, 1, 1],
+                groups,
             )?])
         }
         Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => Ok(vec![c.dispatch(
@@ -99,9 +117,10 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
         Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
             let params = [norm(rows, cols, 0.0, eps)];
+            let (entry, groups) = column_sums(c, "grad_sums", rows, cols);
             let mut out = vec![c.dispatch(
                 BATCHNORM,
-                "grad_sums",
+                entry,
                 &[],
                 (0, bytemuck::cast_slice(&params)),
                 &[
@@ -112,7 +131,7 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     (10, c.buf(dgamma)),
                     (11, c.buf(dbeta)),
                 ],
-                [cols as u32, 1, 1],
+                groups,
             )?];
             if let Some(dx) = dx {
                 out.push(c.dispatch(

@@ -11,8 +11,14 @@ use super::context::Tuning;
 use super::kernels::{grid, mask_constants, Dispatch, MATMUL};
 use crate::graph::ops::{Matmul, Op};
 
-/// Output tile of one 8×8 workgroup of 4×4 blocks.
-const TILE: usize = 32;
+/// The product's entry point and the side of C's square tile that one 8×8 workgroup computes:
+/// 4×4 blocks per invocation on a GPU, 8×8 on a CPU driver (which pays per float loaded).
+fn arrangement(tuning: Tuning) -> (&'static str, usize) {
+    match tuning {
+        Tuning::Cpu => ("matmul_8x8", 64),
+        Tuning::Gpu => ("matmul", 32),
+    }
+}
 
 /// How far to split K, by adapter: a CPU driver (lavapipe) runs a handful of workgroups at once
 /// and pays for every partial sum it writes; a GPU with a hundred multiprocessors idles unless
@@ -38,9 +44,9 @@ impl SplitK {
         }
     }
 
-    /// How K is cut: (slice length, number of slices).
-    pub fn split(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
-        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    /// How K is cut for tiles of `tile`×`tile`: (slice length, number of slices).
+    pub fn split(&self, m: usize, n: usize, k: usize, tile: usize) -> (usize, usize) {
+        let tiles = m.div_ceil(tile) * n.div_ceil(tile);
         let splits = self.target_workgroups.div_ceil(tiles).min(k / self.min_slice).max(1);
         let chunk = k.div_ceil(splits).next_multiple_of(4);
         (chunk, k.div_ceil(chunk))
@@ -54,7 +60,8 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let lda = if mm.trans_a { m } else { k };
     let ldb = if mm.trans_b { k } else { n };
     let (a, b) = (c.buf(mm.a), c.buf(mm.b));
-    let (chunk, splits) = SplitK::of(c.ctx.tuning).split(m, n, k);
+    let (entry, tile) = arrangement(c.ctx.tuning);
+    let (chunk, splits) = SplitK::of(c.ctx.tuning).split(m, n, k, tile);
     let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
@@ -77,7 +84,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             (7, c.buf_or_placeholder(mm.dropout.filter(|_| used).map(|d| d.y))),
         ]
     };
-    let groups = [n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32];
+    let groups = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, splits as u32];
     anyhow::ensure!(
         groups.iter().all(|&g| g <= 65_535),
         "matmul {m}×{k}·{k}×{n} is too large for one dispatch"
@@ -90,7 +97,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let [d6, d7] = dropout(partial.is_none());
     out.push(c.dispatch(
         MATMUL,
-        "matmul",
+        entry,
         product,
         (0, &dims(n)),
         &[(1, a.clone()), (2, b.clone()), (12, a), (13, b), (3, bias.clone()), (4, target), d6, d7],
@@ -149,17 +156,19 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
 
 #[cfg(test)]
 mod tests {
-    use super::SplitK;
+    use super::{arrangement, SplitK};
+    use crate::gpu::Tuning;
 
     #[test]
     fn k_slices_cover_k_and_a_gpu_gets_more_of_them() {
-        for rule in [SplitK::CPU, SplitK::GPU] {
+        for tuning in [Tuning::Cpu, Tuning::Gpu] {
+            let (rule, tile) = (SplitK::of(tuning), arrangement(tuning).1);
             for (m, n, k) in [(32, 350, 784), (64, 16, 25_088), (1, 1, 1), (350, 784, 32), (7, 9, 1001)] {
-                let (chunk, splits) = rule.split(m, n, k);
+                let (chunk, splits) = rule.split(m, n, k, tile);
                 assert!(chunk.is_multiple_of(4) && chunk * splits >= k && chunk * (splits - 1) < k);
             }
         }
-        assert_eq!(SplitK::CPU.split(32, 350, 784).1, 3);
-        assert!(SplitK::GPU.split(32, 350, 784).1 >= 10);
+        assert_eq!(SplitK::CPU.split(32, 350, 784, 64).1, 3);
+        assert!(SplitK::GPU.split(32, 350, 784, 32).1 >= 10);
     }
 }

@@ -6,7 +6,7 @@
 use super::compiler::Compiler;
 use super::context::Tuning;
 use super::kernels::{grid, Dispatch, OPTIMIZER};
-use crate::graph::ops::{regularized, Op, Optimizer, CHUNK, T};
+use crate::graph::ops::{Op, Optimizer, CHUNK, T};
 
 /// The uniform block `Update`, word for word.
 #[repr(C)]
@@ -85,16 +85,23 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             let g = sibling(&|t| Some(t.g))?.ok_or_else(|| anyhow::anyhow!("an update without gradients"))?;
             let (m, v) = (sibling(&|t| t.m)?, sibling(&|t| t.v)?);
             let mut params = Update { chunks: chunks as u32, a: 0.0, b: 0.0, eps: 0.0, flag: 0 };
-            let entry = match *opt {
+            let adam = matches!(opt, Optimizer::Adam { .. });
+            match *opt {
                 Optimizer::Sgd { momentum, nesterov, .. } => {
-                    (params.a, params.flag) = (momentum, nesterov as u32);
-                    "sgd"
+                    (params.a, params.flag) = (momentum, nesterov as u32)
                 }
                 Optimizer::Adam { beta1, beta2, eps, .. } => {
                     anyhow::ensure!(m.is_some() && v.is_some(), "Adam needs its two moment tensors");
                     (params.a, params.b, params.eps) = (beta1, beta2, eps);
-                    "adam"
                 }
+            }
+            // A GPU updates an element per invocation (and sums the penalty by a tree in the
+            // same workgroups); a CPU driver, whose barriers are dear, a chunk per invocation.
+            let (entry, groups) = match (c.ctx.tuning, adam) {
+                (Tuning::Gpu, false) => ("sgd", grid(chunks * CHUNK, CHUNK)),
+                (Tuning::Gpu, true) => ("adam", grid(chunks * CHUNK, CHUNK)),
+                (Tuning::Cpu, false) => ("sgd_chunks", grid(chunks, 64)),
+                (Tuning::Cpu, true) => ("adam_chunks", grid(chunks, 64)),
             };
             let mut bindings = vec![
                 (1, c.buf(arena)),
@@ -105,26 +112,17 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 (8, c.buf(*rates)),
                 (9, c.constant(&table)),
             ];
-            if entry == "adam" {
+            if adam {
                 bindings.push((4, c.buf_or_placeholder(v)));
             }
-            // The penalty: in the update's own workgroups on a GPU; on a CPU driver, whose
-            // barriers are dear, the serial pass first (the weights are the same until the update).
-            let mut out = vec![];
-            let fused = penalties.is_some() && c.ctx.tuning == Tuning::Gpu;
-            if let (Some(partials), Tuning::Cpu) = (penalties, c.ctx.tuning) {
-                let weights = regularized(weights);
-                out.extend(compile(c, &Op::L2Penalty { weights, partials: *partials })?);
-            }
-            out.push(c.dispatch(
+            return Ok(vec![c.dispatch(
                 OPTIMIZER,
                 entry,
-                &[("PENALTY", if fused { 1.0 } else { 0.0 })],
+                &[("PENALTY", if penalties.is_some() { 1.0 } else { 0.0 })],
                 (0, bytemuck::cast_slice(&[params])),
                 &bindings,
-                grid(chunks * CHUNK, CHUNK),
-            )?);
-            return Ok(out);
+                groups,
+            )?]);
         }
         _ => unreachable!("not an optimizer op: {op:?}"),
     };
