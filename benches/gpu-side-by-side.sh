@@ -1,11 +1,11 @@
 #!/bin/bash
-# Side by side: the GPU path of 7c38d67 against today's on one adapter (lavapipe here), one
-# training epoch at a time, the two binaries alternating; prints "model build round seconds
+# Side by side: the GPU path of an older build against today's on one adapter (lavapipe here),
+# one training epoch at a time, the two binaries alternating; prints "model build round seconds
 # dispatches/step" (seconds: history.csv's, training plus validation).
-#   OLD=/path/to/7c38d67/gpu-fmnist ROUNDS=1 benches/gpu-side-by-side.sh
+#   OLD=/path/to/old/gpu-fmnist ROUNDS=1 MODELS="mlp cnn" benches/gpu-side-by-side.sh
 cd "$(dirname "$0")/.."
 OLD=${OLD:-/tmp/old7c-target/release/gpu-fmnist}; NEW=${NEW:-target/release/gpu-fmnist}
-for model in mlp cnn; do
+for model in ${MODELS:-mlp cnn}; do
   for round in $(seq "${ROUNDS:-1}"); do
     for v in old new; do
       out=/tmp/gsbs/$model-$v-$round; rm -rf $out

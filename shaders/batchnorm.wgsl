@@ -119,6 +119,22 @@ fn stats_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
     write_stats(col, m, q / n);
 }
 
+// apply_columns: the same, one invocation per column with its factors loaded once (CPU drivers,
+// short columns).
+@compute @workgroup_size(64)
+fn apply_columns(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x;
+    if col >= p.cols {
+        return;
+    }
+    let inv = inverseSqrt(variance[col] + p.eps) * gamma[col];
+    let shift = beta[col] - mean[col] * inv;
+    for (var r = 0u; r < p.rows; r++) {
+        let i = r * p.cols + col;
+        out[i] = x[i] * inv + shift;
+    }
+}
+
 @compute @workgroup_size(WG)
 fn apply(id: Invocation) {
     let i = flat_index(id);

@@ -265,7 +265,8 @@ fn the_gpu_run_reports_its_dispatch_counts() {
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert!(metrics["adapter"].as_str().unwrap().contains("llvmpipe"));
-    assert!(metrics["dispatches_per_step"].as_u64().unwrap() > 20);
+    // The report's MLP on lavapipe: 20 dispatches a step today; at least one per layer's pass.
+    assert!((12..=40).contains(&metrics["dispatches_per_step"].as_u64().unwrap()), "{metrics}");
     // Everything the command does in an epoch, pinned: the sample's 1,800 training images are 56
     // full steps in 10 chunks (a run and a read of the records each) and the last partial batch
     // (a run), then the records once more; validation's 200 images are a full and a partial run

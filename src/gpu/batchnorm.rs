@@ -43,16 +43,18 @@ pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Resul
     ))
 }
 
-/// Longest column whose sums a CPU driver takes one invocation per column (`stats_columns`,
-/// `grad_sums_columns`); longer columns, and every column on a GPU, get a workgroup each.
+/// Longest column that a CPU driver takes one invocation per column (`stats_columns`,
+/// `apply_columns`, `grad_sums_columns`); longer columns, and every column on a GPU, get a
+/// workgroup each (or, to normalize, an invocation per element).
 const SERIAL_ROWS: usize = 1024;
 
-/// The column-sum entry point `name` (a workgroup per column) or its `_columns` form (an
-/// invocation per column), and its grid.
+/// The column pass `name` (a workgroup per column) or its `_columns` form (an invocation per
+/// column), and its grid.
 fn column_sums(c: &Compiler, name: &'static str, rows: usize, cols: usize) -> (&'static str, [u32; 3]) {
     if c.ctx.tuning == Tuning::Cpu && rows <= SERIAL_ROWS {
         let serial = match name {
             "stats" => "stats_columns",
+            "apply" => "apply_columns",
             _ => "grad_sums_columns",
         };
         return (serial, [cols.div_ceil(64) as u32, 1, 1]);
@@ -80,6 +82,11 @@ fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> Norm {
 }
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
+    // The normalization: element-wise, or a column per invocation where a CPU driver sums them so.
+    let apply = |rows: usize, cols: usize| match column_sums(c, "apply", rows, cols) {
+        ("apply", _) => ("apply", grid(rows * cols, 256)),
+        serial => serial,
+    };
     match *op {
         Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
@@ -99,21 +106,24 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                 groups,
             )?])
         }
-        Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => Ok(vec![c.dispatch(
-            BATCHNORM,
-            "apply",
-            &[],
-            (0, bytemuck::cast_slice(&[norm(rows, cols, 0.0, eps)])),
-            &[
-                (1, c.buf(x)),
-                (3, c.buf(gamma)),
-                (4, c.buf(beta)),
-                (5, c.buf(mean)),
-                (6, c.buf(var)),
-                (9, c.buf(y)),
-            ],
-            grid(rows * cols, 256),
-        )?]),
+        Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => {
+            let apply = apply(rows, cols);
+            Ok(vec![c.dispatch(
+                BATCHNORM,
+                apply.0,
+                &[],
+                (0, bytemuck::cast_slice(&[norm(rows, cols, 0.0, eps)])),
+                &[
+                    (1, c.buf(x)),
+                    (3, c.buf(gamma)),
+                    (4, c.buf(beta)),
+                    (5, c.buf(mean)),
+                    (6, c.buf(var)),
+                    (9, c.buf(y)),
+                ],
+                apply.1,
+            )?])
+        }
         Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
             let params = [norm(rows, cols, 0.0, eps)];

@@ -11,17 +11,18 @@ use super::context::Tuning;
 use super::kernels::{grid, mask_constants, Dispatch, MATMUL};
 use crate::graph::ops::{Matmul, Op};
 
-/// The product's entry point and the side of C's square tile that one 8×8 workgroup computes:
-/// 4×4 blocks per invocation on a GPU, 8×8 on a CPU driver (which pays per float loaded).
-fn arrangement(tuning: Tuning) -> (&'static str, usize) {
+/// The product's entry point and the tile of C (rows, columns) that one 8×8 workgroup computes:
+/// a 4×4 block per invocation on a GPU, 16×8 on a CPU driver (which pays per float loaded).
+fn arrangement(tuning: Tuning) -> (&'static str, (usize, usize)) {
     match tuning {
-        Tuning::Cpu => ("matmul_8x8", 64),
-        Tuning::Gpu => ("matmul", 32),
+        Tuning::Cpu => ("matmul_16x8", (128, 64)),
+        Tuning::Gpu => ("matmul", (32, 32)),
     }
 }
 
-/// How far to split K, by adapter: a CPU driver (lavapipe) runs a handful of workgroups at once
-/// and pays for every partial sum it writes; a GPU with a hundred multiprocessors idles unless
+/// How far to split K, by adapter: a CPU driver (lavapipe) runs a workgroup per thread at once
+/// and pays for every partial sum it writes (8 workgroups measured as fast as 128, with fewer
+/// sums); a GPU with a hundred multiprocessors idles unless
 /// the small products of batch 32 (11 tiles for 32×784·350) are cut into many slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitK {
@@ -33,7 +34,7 @@ pub struct SplitK {
 
 impl SplitK {
     /// For lavapipe and other CPU adapters (the values measured on the development machine).
-    pub const CPU: SplitK = SplitK { target_workgroups: 128, min_slice: 256 };
+    pub const CPU: SplitK = SplitK { target_workgroups: 8, min_slice: 256 };
     /// For hardware GPUs.
     pub const GPU: SplitK = SplitK { target_workgroups: 512, min_slice: 64 };
 
@@ -44,9 +45,9 @@ impl SplitK {
         }
     }
 
-    /// How K is cut for tiles of `tile`×`tile`: (slice length, number of slices).
-    pub fn split(&self, m: usize, n: usize, k: usize, tile: usize) -> (usize, usize) {
-        let tiles = m.div_ceil(tile) * n.div_ceil(tile);
+    /// How K is cut for tiles of (rows, columns) `tile`: (slice length, number of slices).
+    pub fn split(&self, m: usize, n: usize, k: usize, tile: (usize, usize)) -> (usize, usize) {
+        let tiles = m.div_ceil(tile.0) * n.div_ceil(tile.1);
         let splits = self.target_workgroups.div_ceil(tiles).min(k / self.min_slice).max(1);
         let chunk = k.div_ceil(splits).next_multiple_of(4);
         (chunk, k.div_ceil(chunk))
@@ -84,7 +85,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             (7, c.buf_or_placeholder(mm.dropout.filter(|_| used).map(|d| d.y))),
         ]
     };
-    let groups = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, splits as u32];
+    let groups = [n.div_ceil(tile.1) as u32, m.div_ceil(tile.0) as u32, splits as u32];
     anyhow::ensure!(
         groups.iter().all(|&g| g <= 65_535),
         "matmul {m}×{k}·{k}×{n} is too large for one dispatch"
@@ -121,7 +122,10 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
     let Op::BiasGrad { dy, db, rows, cols, through, mask } = *op else { unreachable!() };
     anyhow::ensure!(cols <= 65_535, "bias of {cols} columns is too wide for one dispatch");
     anyhow::ensure!(mask.is_none() || through.is_some(), "a bias gradient under a mask must write dz");
-    if let (Some(t), Tuning::Cpu) = (through, c.ctx.tuning) {
+    // On a CPU driver a short column is one invocation's loop, the activation's gradient and mask
+    // taken on the way (no barrier tree, no second pass).
+    let columns = c.ctx.tuning == Tuning::Cpu && rows <= SERIAL_ROWS;
+    if let (Some(t), Tuning::Cpu, false) = (through, c.ctx.tuning, columns) {
         // On a CPU driver the column-by-column pass reads and writes dz with a stride of a whole
         // row, which costs more than a second dispatch: the activation's gradient (and mask)
         // element-wise first, then the sums of dz.
@@ -134,9 +138,10 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
     let mut constants = vec![("THROUGH_ACT", if through.is_some() { 1.0 } else { 0.0 }), ("ACT", act)];
     constants.extend(mask_constants(mask));
     // A 64-wide tree on a CPU driver (wider workgroups cost it), 256 wide on a GPU.
-    let entry = match c.ctx.tuning {
-        Tuning::Cpu => "bias_grad",
-        Tuning::Gpu => "bias_grad_wide",
+    let (entry, groups) = match c.ctx.tuning {
+        Tuning::Cpu if columns => ("bias_grad_columns", [cols.div_ceil(64) as u32, 1, 1]),
+        Tuning::Cpu => ("bias_grad", [cols as u32, 1, 1]),
+        Tuning::Gpu => ("bias_grad_wide", [cols as u32, 1, 1]),
     };
     Ok(vec![c.dispatch(
         MATMUL,
@@ -150,9 +155,12 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
             (15, c.buf_or_placeholder(through.map(|t| t.dz))),
             (6, c.buf_or_placeholder(mask.map(|m| m.state))),
         ],
-        [cols as u32, 1, 1],
+        groups,
     )?])
 }
+
+/// Longest column whose bias gradient a CPU driver sums in one invocation (`bias_grad_columns`).
+const SERIAL_ROWS: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -168,7 +176,7 @@ mod tests {
                 assert!(chunk.is_multiple_of(4) && chunk * splits >= k && chunk * (splits - 1) < k);
             }
         }
-        assert_eq!(SplitK::CPU.split(32, 350, 784, 64).1, 3);
-        assert!(SplitK::GPU.split(32, 350, 784, 32).1 >= 10);
+        assert_eq!(SplitK::CPU.split(32, 350, 784, (128, 64)).1, 2);
+        assert!(SplitK::GPU.split(32, 350, 784, (32, 32)).1 >= 10);
     }
 }
