@@ -54,6 +54,33 @@ impl SplitK {
     }
 }
 
+/// The uniform block `Dims` of shaders/matmul.wgsl, field for field.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Dims {
+    m: u32,
+    n: u32,
+    k: u32,
+    /// Row stride of A as stored, in floats.
+    lda: u32,
+    /// Row stride of B as stored, in floats.
+    ldb: u32,
+    /// Row stride of C, in floats.
+    ldc: u32,
+    /// K-slice per workgroup z (a multiple of 4); ≥ K without split-K.
+    k_chunk: u32,
+    /// Number of K-slices.
+    splits: u32,
+}
+
+/// The uniform block `ColSum` of shaders/matmul.wgsl (bias gradients).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ColSum {
+    rows: u32,
+    cols: u32,
+}
+
 pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let &Matmul { m, n, k, .. } = mm;
     let mut out = Vec::new();
@@ -63,7 +90,18 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
     let (a, b) = (c.buf(mm.a), c.buf(mm.b));
     let (entry, tile) = arrangement(c.ctx.tuning);
     let (chunk, splits) = SplitK::of(c.ctx.tuning).split(m, n, k, tile);
-    let dims = |ldc: usize| [m, n, k, lda, ldb, ldc, chunk, splits].map(|v| v as u32);
+    let u = |v: usize| v as u32;
+    let dims = [Dims {
+        m: u(m),
+        n: u(n),
+        k: u(k),
+        lda: u(lda),
+        ldb: u(ldb),
+        ldc: u(n),
+        k_chunk: u(chunk),
+        splits: u(splits),
+    }];
+    let dims: &[u32] = bytemuck::cast_slice(&dims);
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
     let bias = c.buf_or_placeholder(mm.bias);
     let constants = vec![
@@ -100,7 +138,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
         MATMUL,
         entry,
         product,
-        (0, &dims(n)),
+        (0, dims),
         &[(1, a.clone()), (2, b.clone()), (12, a), (13, b), (3, bias.clone()), (4, target), d6, d7],
         groups,
     )?);
@@ -110,7 +148,7 @@ pub fn compile(c: &Compiler, mm: &Matmul) -> anyhow::Result<Vec<Dispatch>> {
             MATMUL,
             "sum_splits",
             &epilogue,
-            (0, &dims(n)),
+            (0, dims),
             &[(3, bias), (4, c.buf(mm.c)), (5, (&partial).into()), d6, d7],
             grid(m * n, 256),
         )?);
@@ -147,7 +185,7 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
         MATMUL,
         entry,
         &constants,
-        (9, &[rows as u32, cols as u32]),
+        (9, bytemuck::cast_slice(&[ColSum { rows: rows as u32, cols: cols as u32 }])),
         &[
             (10, c.buf(dy)),
             (11, c.buf(db)),
