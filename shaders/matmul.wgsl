@@ -182,7 +182,7 @@ fn k_range(z: u32) -> vec3<u32> {
 }
 
 // Each invocation: the 4×4 block of C at (4·gid.y, 4·gid.x); a step of K is eight 4-float loads
-// and one 4×4 product (16 multiply-adds per 2 floats loaded). For GPUs (`Tuning::Gpu`).
+// and one 4×4 product (64 multiply-adds for 32 floats loaded). For GPUs (`Tuning::Gpu`).
 @compute @workgroup_size(8, 8, 1)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m0 = gid.y * 4u;
@@ -204,10 +204,10 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // matmul_16x8: the same product with a 16×8 block of C per invocation, eight 4×4 blocks sharing
-// their loads: a step of K is twenty-four 4-float loads and eight 4×4 products (43 multiply-adds
-// per 2 floats loaded, 2.7× `matmul`'s). For CPU drivers (`Tuning::Cpu`): lavapipe loads a
+// their loads: a step of K is twenty-four 4-float loads and eight 4×4 products (512 multiply-adds
+// for 96 floats loaded, 2.7× `matmul`'s ratio). For CPU drivers (`Tuning::Cpu`): lavapipe loads a
 // storage buffer lane by lane, so there a product costs what it loads, and registers are cheap
-// (an 8×8 block was 1.8× faster than 4×4 there, this one 1.3× faster again).
+// (BENCHMARKS.md, "lavapipe arranged by what it loads").
 @compute @workgroup_size(8, 8, 1)
 fn matmul_16x8(@builtin(global_invocation_id) gid: vec3<u32>) {
     let m0 = gid.y * 16u;
