@@ -43,23 +43,19 @@ pub fn compile_pair(c: &Compiler, first: &Op, next: &Op) -> Option<anyhow::Resul
     ))
 }
 
-/// Longest column that a CPU driver takes one invocation per column (`stats_columns`,
-/// `apply_columns`, `grad_sums_columns`); longer columns, and every column on a GPU, get a
-/// workgroup each (or, to normalize, an invocation per element).
-const SERIAL_ROWS: usize = 1024;
-
-/// The column pass `name` (a workgroup per column) or its `_columns` form (an invocation per
-/// column), and its grid.
-fn column_sums(c: &Compiler, name: &'static str, rows: usize, cols: usize) -> (&'static str, [u32; 3]) {
-    if c.ctx.tuning == Tuning::Cpu && rows <= SERIAL_ROWS {
-        let serial = match name {
-            "stats" => "stats_columns",
-            "apply" => "apply_columns",
-            _ => "grad_sums_columns",
-        };
-        return (serial, [cols.div_ceil(64) as u32, 1, 1]);
+/// A column pass: `wide` with a workgroup per column, or where the adapter takes the column by
+/// invocation ([`Tuning::by_column`]) `serial` with an invocation per column; and its grid.
+fn column_pass(
+    c: &Compiler,
+    rows: usize,
+    cols: usize,
+    wide: &'static str,
+    serial: &'static str,
+) -> (&'static str, [u32; 3]) {
+    match c.ctx.tuning.by_column(rows) {
+        true => (serial, [cols.div_ceil(64) as u32, 1, 1]),
+        false => (wide, [cols as u32, 1, 1]),
     }
-    (name, [cols as u32, 1, 1])
 }
 
 /// The uniform block `Norm`, field for field.
@@ -82,15 +78,10 @@ fn norm(rows: usize, cols: usize, momentum: f32, eps: f32) -> Norm {
 }
 
 pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
-    // The normalization: element-wise, or a column per invocation where a CPU driver sums them so.
-    let apply = |rows: usize, cols: usize| match column_sums(c, "apply", rows, cols) {
-        ("apply", _) => ("apply", grid(rows * cols, 256)),
-        serial => serial,
-    };
     match *op {
         Op::BatchNormStats { x, mean, var, moving_mean, moving_var, rows, cols, momentum } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
-            let (entry, groups) = column_sums(c, "stats", rows, cols);
+            let (entry, groups) = column_pass(c, rows, cols, "stats", "stats_columns");
             Ok(vec![c.dispatch(
                 BATCHNORM,
                 entry,
@@ -107,10 +98,14 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
             )?])
         }
         Op::BatchNormApply { x, mean, var, gamma, beta, y, rows, cols, eps } => {
-            let apply = apply(rows, cols);
+            // Element-wise, or a column per invocation where the adapter sums columns so.
+            let (entry, groups) = match c.ctx.tuning.by_column(rows) {
+                true => ("apply_columns", [cols.div_ceil(64) as u32, 1, 1]),
+                false => ("apply", grid(rows * cols, 256)),
+            };
             Ok(vec![c.dispatch(
                 BATCHNORM,
-                apply.0,
+                entry,
                 &[],
                 (0, bytemuck::cast_slice(&[norm(rows, cols, 0.0, eps)])),
                 &[
@@ -121,13 +116,13 @@ pub fn compile(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>> {
                     (6, c.buf(var)),
                     (9, c.buf(y)),
                 ],
-                apply.1,
+                groups,
             )?])
         }
         Op::BatchNormGrad { x, dy, mean, var, gamma, dx, dgamma, dbeta, rows, cols, eps } => {
             anyhow::ensure!(cols <= 65_535, "batch norm over {cols} features is too wide");
             let params = [norm(rows, cols, 0.0, eps)];
-            let (entry, groups) = column_sums(c, "grad_sums", rows, cols);
+            let (entry, groups) = column_pass(c, rows, cols, "grad_sums", "grad_sums_columns");
             let mut out = vec![c.dispatch(
                 BATCHNORM,
                 entry,

@@ -78,6 +78,13 @@ impl Tuning {
             _ => Tuning::Gpu,
         }
     }
+
+    /// Whether a column pass over `rows` rows (BatchNorm's statistics, normalization and gradient
+    /// sums, a bias gradient) runs one invocation per column, its rows in order: on a CPU driver,
+    /// for columns short enough that one loop beats a barrier tree (the MLP's batch).
+    pub fn by_column(self, rows: usize) -> bool {
+        self == Tuning::Cpu && rows <= 1024
+    }
 }
 
 /// An open wgpu device with what the rest of the program needs to know about it.

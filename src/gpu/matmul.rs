@@ -162,11 +162,11 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
     anyhow::ensure!(mask.is_none() || through.is_some(), "a bias gradient under a mask must write dz");
     // On a CPU driver a short column is one invocation's loop, the activation's gradient and mask
     // taken on the way (no barrier tree, no second pass).
-    let columns = c.ctx.tuning == Tuning::Cpu && rows <= SERIAL_ROWS;
-    if let (Some(t), Tuning::Cpu, false) = (through, c.ctx.tuning, columns) {
-        // On a CPU driver the column-by-column pass reads and writes dz with a stride of a whole
-        // row, which costs more than a second dispatch: the activation's gradient (and mask)
-        // element-wise first, then the sums of dz.
+    let by_column = c.ctx.tuning.by_column(rows);
+    if let (Some(t), Tuning::Cpu, false) = (through, c.ctx.tuning, by_column) {
+        // A long column on a CPU driver: a workgroup's pass down it would read and write dz with a
+        // stride of a whole row, which costs more than a second dispatch — the activation's
+        // gradient (and mask) element-wise first, then the sums of dz.
         let mut out = vec![super::elementwise::activation_grad(c, t.y, dy, t.dz, t.act, rows * cols, mask)?];
         let sums = Op::BiasGrad { dy: t.dz, db, rows, cols, through: None, mask: None };
         out.extend(compile_bias_grad(c, &sums)?);
@@ -177,7 +177,7 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
     constants.extend(mask_constants(mask));
     // A 64-wide tree on a CPU driver (wider workgroups cost it), 256 wide on a GPU.
     let (entry, groups) = match c.ctx.tuning {
-        Tuning::Cpu if columns => ("bias_grad_columns", [cols.div_ceil(64) as u32, 1, 1]),
+        Tuning::Cpu if by_column => ("bias_grad_columns", [cols.div_ceil(64) as u32, 1, 1]),
         Tuning::Cpu => ("bias_grad", [cols as u32, 1, 1]),
         Tuning::Gpu => ("bias_grad_wide", [cols as u32, 1, 1]),
     };
@@ -196,9 +196,6 @@ pub fn compile_bias_grad(c: &Compiler, op: &Op) -> anyhow::Result<Vec<Dispatch>>
         groups,
     )?])
 }
-
-/// Longest column whose bias gradient a CPU driver sums in one invocation (`bias_grad_columns`).
-const SERIAL_ROWS: usize = 1024;
 
 #[cfg(test)]
 mod tests {
