@@ -173,10 +173,9 @@ pub fn run(a: &ExperimentArgs) -> anyhow::Result<()> {
             }
             anyhow::ensure!(dir.is_dir(), "{}: no trials of {} there yet", dir.display(), s.name);
             let summary = write_study(s, &dir, &overrides)?;
-            let verdict = match (summary.records, summary.first_round_left) {
-                (0, _) => "not run yet".to_string(),
-                (_, 0) => summary.verdict.to_string(),
-                (_, n) => format!("{} (interim: {n} first-round trials to go)", summary.verdict),
+            let verdict = match summary.records {
+                0 => "not run yet".to_string(),
+                _ => format!("{}{}", summary.verdict, summary.interim()),
             };
             println!(
                 "{}: {verdict} ({} records) — {}",

@@ -362,9 +362,15 @@ impl Study {
 
     /// The trials still to run now: the first round's without a record; once it is complete,
     /// the second round's (seeds first+1..=MAX of the settings its undecided statements read).
+    /// The first round's trials that have no record in `done`.
+    pub fn first_round_left(&self, o: &Overrides, done: &[Record]) -> Vec<Trial> {
+        let has = |t: &Trial| done.iter().any(|r| r.setting == t.setting && r.seed == t.seed);
+        self.trials(o).into_iter().filter(|t| !has(t)).collect()
+    }
+
     pub fn pending(&self, o: &Overrides, done: &[Record]) -> Vec<Trial> {
         let has = |t: &Trial| done.iter().any(|r| r.setting == t.setting && r.seed == t.seed);
-        let first: Vec<Trial> = self.trials(o).into_iter().filter(|t| !has(t)).collect();
+        let first = self.first_round_left(o, done);
         if !first.is_empty() {
             return first;
         }

@@ -52,6 +52,16 @@ pub struct Summary {
     pub first_round_left: usize,
 }
 
+impl Summary {
+    /// What follows the verdict while the first round is unfinished (empty once it is whole).
+    pub fn interim(&self) -> String {
+        match self.first_round_left {
+            0 => String::new(),
+            n => format!(" (interim: {n} first-round trials to go)"),
+        }
+    }
+}
+
 fn stats_of(study: &Study, records: &[Record]) -> Vec<SettingStats> {
     study
         .settings
@@ -168,11 +178,7 @@ pub fn write_study(study: &Study, study_dir: &Path, o: &Overrides) -> anyhow::Re
         devices: distinct(&|r| format!("{} ({})", r.device, r.adapter)),
         builds: distinct(&|r| r.build.clone()),
         curve: study.curve.clone().unwrap_or_default(),
-        first_round_left: study
-            .trials(o)
-            .iter()
-            .filter(|t| !records.iter().any(|r| r.setting == t.setting && r.seed == t.seed))
-            .count(),
+        first_round_left: study.first_round_left(o, &records).len(),
     };
     write_text(&study_dir.join("results.csv"), &results_csv(study, o, &records))?;
     if !records.is_empty() {
@@ -233,10 +239,7 @@ fn study_md(study: &Study, s: &Summary) -> String {
     md += &format!(
         "## Verdict: **{}**{}\n\nEach effect is in points of held-out accuracy unless the statement names another quantity, with its {:.1}% interval.\n\n",
         s.verdict,
-        match s.first_round_left {
-            0 => String::new(),
-            n => format!(" (interim: the first round has {n} trials to go)"),
-        },
+        s.interim(),
         100.0 * level
     );
     md += &statements_table(&s.statements);
@@ -348,16 +351,13 @@ pub fn write_merged(dir: &Path, studies: &[Study]) -> anyhow::Result<usize> {
             s.records
         );
         for (k, j) in s.statements.iter().enumerate() {
-            let interim = match s.first_round_left {
-                0 => String::new(),
-                n => format!(" (interim: {n} first-round trials to go)"),
-            };
             let head = if k == 0 {
                 format!(
-                    "[{}]({}/REPORT.md) **{}**{interim} | {} — {setup}",
+                    "[{}]({}/REPORT.md) **{}**{} | {} — {setup}",
                     s.name,
                     s.name,
                     s.verdict,
+                    s.interim(),
                     claim_cell(&s.claim, s.source.as_deref())
                 )
             } else {
